@@ -1,0 +1,41 @@
+# sslrun: `make run` and `make test` set everything up on a fresh machine.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN_ARGS ?= pretext=rotation dataset=fashion_mnist
+
+.PHONY: install data run test smoke lint clean
+
+$(STAMP): pyproject.toml requirements-ci.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements-ci.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Fashion-MNIST offline: Debian's package holds the original files. With a
+# network and no Debian, sslrun downloads it through tensorflow-datasets.
+data: install
+	@if [ -d /usr/share/datasets/fashion-mnist ] || [ -n "$$SSLRUN_DATA_DIR" ]; then \
+	  echo "fashion_mnist: local files found"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) \
+	  || echo "apt-get could not install dataset-fashion-mnist; sslrun will try tensorflow-datasets"; \
+	else echo "no local Fashion-MNIST; sslrun will download it through tensorflow-datasets"; fi
+
+run: data
+	$(BIN)/sslrun $(RUN_ARGS)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+smoke: install
+	$(BIN)/sslrun experiment=smoke
+
+lint: install
+	$(BIN)/ruff check sslrun tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info

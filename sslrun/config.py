@@ -1,0 +1,154 @@
+"""Config schemas: dataclasses registered in Hydra's ConfigStore.
+
+Every YAML option under conf/ extends one of these schemas (its defaults list
+names `/schema/<group>/<name>@_here_`), and the top-level config extends
+`Config`, so a typo or a wrong type fails at composition, before any work.
+Defaults live in the YAML files, next to the reason for them; the values
+here only give types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class Stage(Enum):
+    all = "all"
+    pretext = "pretext"
+    downstream = "downstream"
+
+
+class DataSource(Enum):
+    auto = "auto"  # dataset.path, original files in known places, then tfds
+    files = "files"  # original distribution files only
+    tfds = "tfds"  # tensorflow-datasets only
+
+
+class RotationMode(Enum):
+    all = "all"  # every image in all four rotations (seeds 000, 001)
+    random = "random"  # one random rotation per image (seed 004)
+
+
+class Freeze(Enum):
+    encoder = "encoder"  # the whole encoder is frozen in phase 1
+    backbone = "backbone"  # only layers before the encoder's dense "neck" (seeds 000, 004)
+
+
+# ---------------------------------------------------------------- dataset
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    source: DataSource = DataSource.auto
+    path: str | None = None
+    image_size: int = MISSING
+    channels: int = MISSING
+    num_classes: int = MISSING
+    download: bool = True
+
+
+@dataclass
+class SyntheticDatasetConfig(DatasetConfig):
+    train_size: int = MISSING
+    test_size: int = MISSING
+    noise: float = MISSING
+
+
+# ---------------------------------------------------------------- pretext
+# `pretext.from` is a Python keyword, so the field is added by hand and the
+# dataclass gets no generated __init__/__repr__ (OmegaConf needs neither).
+class _PretextBase:
+    name: str = MISSING
+
+
+_PretextBase.__annotations__["from"] = Optional[str]  # noqa: UP045  (evaluated at runtime)
+setattr(_PretextBase, "from", None)
+PretextConfig = dataclass(init=False, repr=False, eq=False)(_PretextBase)
+
+
+@dataclass(init=False, repr=False, eq=False)
+class RotationConfig(PretextConfig):
+    mode: RotationMode = RotationMode.all
+    head_hidden: int = 0  # 0: linear head on the encoder features
+
+
+# ---------------------------------------------------------------- encoder
+@dataclass
+class EncoderConfig:
+    name: str = MISSING
+    width: float = 1.0  # channel multiplier where the encoder supports it
+
+
+# ---------------------------------------------------------------- downstream
+@dataclass
+class DownstreamConfig:
+    name: str = MISSING
+    labels_per_class: int = MISSING
+    val_per_class: int = MISSING
+    batch_size: int = MISSING
+    baseline: bool = True
+
+
+@dataclass
+class FinetuneConfig(DownstreamConfig):
+    frozen_epochs: int = MISSING
+    frozen_lr: float = MISSING
+    unfrozen_epochs: int = MISSING
+    unfrozen_lr: float = MISSING
+    freeze: Freeze = Freeze.encoder
+    head_dropout: float = 0.0
+    optimizer: str = "adam"
+
+
+# ---------------------------------------------------------------- trainer
+@dataclass
+class TrainerConfig:
+    """How the pretext stage trains."""
+
+    epochs: int = MISSING
+    batch_size: int = MISSING
+    optimizer: str = MISSING
+    learning_rate: float = MISSING
+    steps_per_epoch: int | None = None  # cap per epoch, for smoke runs
+    jit_compile: bool = False
+    deterministic: bool = False
+    progress: bool = True
+
+
+# ---------------------------------------------------------------- top level
+@dataclass
+class Config:
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    pretext: PretextConfig = field(default_factory=PretextConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 0
+    stage: Stage = Stage.all
+    data_dir: str | None = None
+
+
+def register_schemas() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="sslrun_schema", node=Config)
+    for group, name, node in [
+        ("dataset", "base", DatasetConfig),
+        ("dataset", "synthetic", SyntheticDatasetConfig),
+        ("pretext", "rotation", RotationConfig),
+        ("encoder", "base", EncoderConfig),
+        ("downstream", "finetune", FinetuneConfig),
+        ("trainer", "base", TrainerConfig),
+    ]:
+        cs.store(group=f"schema/{group}", name=name, node=node)
+
+
+def pretext_from(cfg: DictConfig) -> str | None:
+    return cfg.pretext["from"]
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)

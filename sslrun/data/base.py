@@ -1,0 +1,31 @@
+"""What every data set loader returns: uint8 images in NHWC, integer labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class RawData:
+    """A data set as it comes from its source, before any split is drawn."""
+
+    x_train: np.ndarray  # uint8, (n, h, w, c)
+    y_train: np.ndarray  # int64, (n,)
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str  # where it came from, for the log and metrics.json
+    class_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("x_train", "x_test"):
+            x = getattr(self, name)
+            if x.ndim == 3:  # grayscale without a channel axis
+                setattr(self, name, x[..., None])
+        self.y_train = np.asarray(self.y_train, dtype=np.int64)
+        self.y_test = np.asarray(self.y_test, dtype=np.int64)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]

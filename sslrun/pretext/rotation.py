@@ -1,0 +1,87 @@
+"""Rotation prediction (Gidaris et al. 2018; seeds 000, 001, 004).
+
+Rotations are made per batch inside the graph: never a 4x copy of the data.
+Label k means the image was rotated by k*90 degrees counter-clockwise, as
+`np.rot90(image, k)` does.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from sslrun.pretext.losses import rotation_loss
+from sslrun.pretext.registry import PRETEXTS
+
+
+def rotations(x: tf.Tensor) -> tf.Tensor:
+    """All four rotations of a batch (b, h, w, c) -> (4, b, h, w, c); square images only."""
+    return tf.stack([tf.image.rot90(x, k) for k in range(4)])
+
+
+def rotate_all(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Every image in all four rotations: (4b, h, w, c) and labels (4b,)."""
+    batch = tf.shape(x)[0]
+    stacked = rotations(x)
+    labels = tf.repeat(tf.range(4, dtype=tf.int32), batch)
+    return tf.reshape(stacked, tf.concat([[4 * batch], tf.shape(x)[1:]], 0)), labels
+
+
+def rotate_by(x: tf.Tensor, k: tf.Tensor) -> tf.Tensor:
+    """Image i rotated by k[i] quarter turns."""
+    index = tf.stack([tf.cast(k, tf.int32), tf.range(tf.shape(x)[0], dtype=tf.int32)], axis=1)
+    return tf.gather_nd(rotations(x), index)
+
+
+class RotationTask(keras.Model):
+    def __init__(self, encoder: keras.Model, mode: str = "random", head_hidden: int = 0, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        head = [keras.layers.Dense(head_hidden, activation="relu")] if head_hidden else []
+        self.head = keras.Sequential([*head, keras.layers.Dense(4)], name="rotation_head")
+        self.mode = mode
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy]
+
+    def call(self, x, training=False):
+        return self.head(self.encoder(x, training=training), training=training)
+
+    def make_batch(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        if self.mode == "all" or not training:  # evaluation always sees all four
+            return rotate_all(x)
+        k = keras.random.randint((tf.shape(x)[0],), 0, 4, seed=self.seed_generator, dtype="int32")
+        return rotate_by(x, k), k
+
+    def train_step(self, data):
+        x, labels = self.make_batch(keras.utils.unpack_x_y_sample_weight(data)[0], training=True)
+        with tf.GradientTape() as tape:
+            logits = self(x, training=True)
+            loss = rotation_loss(labels, logits)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return self._update(loss, labels, logits)
+
+    def test_step(self, data):
+        x, labels = self.make_batch(keras.utils.unpack_x_y_sample_weight(data)[0], training=False)
+        logits = self(x, training=False)
+        return self._update(rotation_loss(labels, logits), labels, logits)
+
+    def _update(self, loss, labels, logits):
+        self.loss_tracker.update_state(loss)
+        self.accuracy.update_state(labels, logits)
+        return {m.name: m.result() for m in self.metrics}
+
+
+@PRETEXTS.register("rotation")
+def build_rotation(encoder: keras.Model, mode: str = "random", head_hidden: int = 0, seed: int = 0) -> RotationTask:
+    if mode not in ("all", "random"):
+        raise ValueError(f"pretext.mode={mode!r}: use 'all' or 'random'")
+    shape = encoder.input_shape
+    if shape[1] != shape[2]:
+        raise ValueError(f"rotation pretext needs square images, got {shape[1]}x{shape[2]}")
+    return RotationTask(encoder, mode=mode, head_hidden=head_hidden, seed=seed, name="rotation")

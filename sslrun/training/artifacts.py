@@ -1,0 +1,56 @@
+"""Files between stages: written atomically (temp name, then rename), COMPLETE last."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+
+COMPLETE = "COMPLETE"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def atomic_save_weights(model: keras.Model, path: Path) -> None:
+    """`model.save_weights` to a temp name, then rename: never a partial file under `path`.
+
+    An interrupted save_weights leaves an unloadable .h5 (keras-team/keras#20463).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{os.getpid()}.tmp.{path.name}")  # Keras wants the .weights.h5 suffix
+    try:
+        model.save_weights(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def mark_complete(folder: Path, info: dict[str, Any]) -> None:
+    atomic_write_json(folder / COMPLETE, info)
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / COMPLETE).is_file()

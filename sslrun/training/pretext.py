@@ -1,0 +1,80 @@
+"""The pretext stage: train a task on unlabeled images, write encoder weights to disk."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+from omegaconf import DictConfig, OmegaConf
+
+import sslrun
+from sslrun.data.pipeline import image_batches
+from sslrun.data.splits import Splits
+from sslrun.encoders import build_encoder
+from sslrun.pretext import PRETEXTS
+from sslrun.training.artifacts import atomic_save_weights, atomic_write_text, mark_complete
+from sslrun.training.optim import make_optimizer
+from sslrun.training.progress import RichProgress
+
+log = logging.getLogger("sslrun")
+
+WEIGHTS = "encoder.weights.h5"
+
+
+def task_params(pretext_cfg: DictConfig) -> dict[str, Any]:
+    """The pretext node minus what is not a task parameter."""
+    params = OmegaConf.to_container(pretext_cfg, resolve=True, enum_to_str=True)
+    for key in ("name", "from"):
+        params.pop(key, None)
+    return params
+
+
+def run_pretext(cfg: DictConfig, splits: Splits, out: Path) -> dict[str, Any]:
+    """Train cfg.pretext on splits.pretext_x; write out/encoder.weights.h5, history.csv, COMPLETE."""
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = cfg.trainer
+    encoder = build_encoder(cfg.encoder.name, splits.image_shape, cfg.encoder.width)
+    task = PRETEXTS.build(cfg.pretext.name, encoder=encoder, seed=cfg.seed, **task_params(cfg.pretext))
+    task.compile(optimizer=make_optimizer(trainer.optimizer, trainer.learning_rate), jit_compile=trainer.jit_compile)
+
+    train = image_batches(splits.pretext_x, batch_size=trainer.batch_size, shuffle=True, seed=cfg.seed)
+    val = image_batches(splits.val_x, batch_size=trainer.batch_size, shuffle=False)
+    steps = math.ceil(len(splits.pretext_x) / trainer.batch_size)
+    if trainer.steps_per_epoch:
+        steps = min(steps, trainer.steps_per_epoch)
+        train = train.repeat()
+    log.info(
+        "pretext %s on %d unlabeled images, encoder %s (%d parameters), %d epochs x %d steps",
+        cfg.pretext.name, len(splits.pretext_x), cfg.encoder.name, encoder.count_params(), trainer.epochs, steps,
+    )
+    callbacks = [
+        keras.callbacks.CSVLogger(str(out / "history.csv")),
+        RichProgress("pretext", trainer.epochs, steps, trainer.progress),
+    ]
+    start = time.perf_counter()
+    history = task.fit(
+        train, epochs=trainer.epochs, steps_per_epoch=steps if trainer.steps_per_epoch else None,
+        validation_data=val, callbacks=callbacks, verbose=0,
+    )
+    seconds = time.perf_counter() - start
+    atomic_save_weights(encoder, out / WEIGHTS)
+    last = {k: float(v[-1]) for k, v in history.history.items()}
+    info = {
+        "sslrun_version": sslrun.__version__,
+        "task": cfg.pretext.name,
+        "encoder": OmegaConf.to_container(cfg.encoder, resolve=True),
+        "input_shape": list(splits.image_shape),
+        "dataset": cfg.dataset.name,
+        "epochs": trainer.epochs,
+        "seconds": round(seconds, 2),
+        "images_per_second": round(trainer.epochs * steps * trainer.batch_size / seconds, 1),
+        **last,
+    }
+    atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    mark_complete(out, info)  # last: the stage is done only when this exists
+    log.info("pretext done in %.1fs: %s; weights in %s", seconds, {k: round(v, 4) for k, v in last.items()}, out / WEIGHTS)
+    return info

@@ -1,0 +1,70 @@
+"""Progress for keras fit: rich bars on a terminal, one log line per epoch always."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import keras
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+log = logging.getLogger("sslrun")
+
+
+def _fmt(logs: dict | None) -> str:
+    return " ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items())
+
+
+class RichProgress(keras.callbacks.Callback):
+    """An epoch bar and a step bar; `label` names the stage (e.g. 'pretext', 'ssl frozen')."""
+
+    def __init__(self, label: str, epochs: int, steps: int | None, show_bars: bool = True) -> None:
+        super().__init__()
+        self.label, self.epochs, self.steps = label, epochs, steps
+        console = Console(stderr=True)
+        self.progress = None
+        if show_bars and console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[metrics]}"),
+                console=console,
+                transient=True,
+            )
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        if self.progress:
+            self.progress.start()
+            self.epoch_bar = self.progress.add_task(f"{self.label} epochs", total=self.epochs, metrics="")
+            self.step_bar = self.progress.add_task("  steps", total=self.steps, metrics="")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+        if self.progress:
+            self.progress.reset(self.step_bar, total=self.steps, metrics="")
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.progress:
+            self.progress.update(self.step_bar, completed=batch + 1, metrics=_fmt(logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.epoch_start
+        log.info("%s epoch %d/%d: %s (%.1fs)", self.label, epoch + 1, self.epochs, _fmt(logs), seconds)
+        if self.progress:
+            self.progress.update(self.epoch_bar, completed=epoch + 1, metrics=_fmt(logs))
+
+    def on_train_end(self, logs=None):
+        if self.progress:
+            self.progress.stop()

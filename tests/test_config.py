@@ -1,0 +1,65 @@
+"""Every option of every config group composes against the schemas; bad overrides fail."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from sslrun.cli import conf_dir
+from sslrun.config import register_schemas
+from sslrun.help import GROUPS, groups_text, register_help
+
+CONF = conf_dir()
+register_schemas()
+register_help(CONF)
+
+OPTIONS = [(g, f.stem) for g in GROUPS for f in sorted((CONF / g).glob("*.yaml"))]
+
+
+def _compose(overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+@pytest.mark.parametrize("group,option", OPTIONS)
+def test_every_option_composes(group, option):
+    cfg = _compose([f"{group}={option}"])
+    if group != "experiment":
+        assert cfg[group].get("name", option) == option or group == "trainer"
+    assert cfg.seed == 0 and cfg.stage.value == "all"
+
+
+def test_defaults():
+    cfg = _compose([])
+    assert (cfg.dataset.name, cfg.pretext.name, cfg.encoder.name, cfg.downstream.name) == (
+        "fashion_mnist", "rotation", "small_cnn", "finetune")
+    assert cfg.pretext["from"] is None and cfg.downstream.labels_per_class == 100 and cfg.downstream.baseline
+
+
+def test_every_option_has_a_description():
+    for group, option in OPTIONS:
+        line = next(t for t in groups_text(CONF).splitlines() if t.strip().startswith(option + " ") or t.strip() == option)
+        assert len(line.split(None, 1)) == 2, f"{group}/{option}.yaml lacks a first-line description"
+
+
+@pytest.mark.parametrize(
+    "override,error",
+    [
+        ("trainer.epochs=abc", ValidationError),
+        ("trainr.epochs=3", ConfigCompositionException),
+        ("pretext.mdoe=all", ConfigCompositionException),
+        ("pretext.mode=sideways", ValidationError),
+        ("stage=everything", ValidationError),
+        ("dataset=fashoin_mnist", ConfigCompositionException),
+    ],
+)
+def test_bad_overrides_fail_at_composition(override, error):
+    with pytest.raises((error, ConfigCompositionException, ConfigKeyError)):
+        _compose([override])
+
+
+def test_conf_ships_in_package_data():
+    text = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert '"sslrun.conf" = "conf"' in text and '"**/*.yaml"' in text
