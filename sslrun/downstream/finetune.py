@@ -50,7 +50,7 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
     val = image_batches(splits.val_x, splits.val_y, batch_size=256, shuffle=False) if len(splits.val_x) else None
     steps = -(-len(splits.labeled_x) // d.batch_size)
     history = model.fit(
-        train, epochs=epochs, validation_data=val, verbose=0,
+        train, epochs=epochs, validation_data=val, verbose=0, shuffle=False,  # tf.data shuffles
         callbacks=[RichProgress(label, epochs, steps, show_bars=True)],
     )
     keys = list(history.history)

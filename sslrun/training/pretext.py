@@ -58,7 +58,7 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path) -> dict[str, Any]:
     start = time.perf_counter()
     history = task.fit(
         train, epochs=trainer.epochs, steps_per_epoch=steps if trainer.steps_per_epoch else None,
-        validation_data=val, callbacks=callbacks, verbose=0,
+        validation_data=val, callbacks=callbacks, verbose=0, shuffle=False,  # tf.data shuffles
     )
     seconds = time.perf_counter() - start
     atomic_save_weights(encoder, out / WEIGHTS)
