@@ -17,7 +17,8 @@ def test_smoke_run_writes_every_artifact(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["splits"] == {"pretext": 1200, "labeled": 100, "val": 50, "test": 300}
+    assert metrics["splits"] == {"pretext": 1200, "labeled": 500, "val": 50, "test": 300}
+    assert metrics["baseline_test_accuracy"] > 0.5  # the synthetic classes are learnable
     for key in ("ssl_test_accuracy", "baseline_test_accuracy", "gain"):
         assert 0.0 <= abs(metrics[key]) <= 1.0
     assert metrics["pretext"]["epochs"] == 2 and metrics["pretext"]["seconds"] > 0
