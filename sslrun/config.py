@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig
 
 
 class Stage(Enum):
@@ -148,7 +148,3 @@ def register_schemas() -> None:
 
 def pretext_from(cfg: DictConfig) -> str | None:
     return cfg.pretext["from"]
-
-
-def to_yaml(cfg: DictConfig) -> str:
-    return OmegaConf.to_yaml(cfg, resolve=True)
