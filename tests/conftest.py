@@ -11,9 +11,6 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 def sslrun_exe() -> list[str]:
     exe = Path(sys.executable).with_name("sslrun")
     return [str(exe)] if exe.exists() else [shutil.which("sslrun") or "sslrun"]

@@ -77,11 +77,10 @@ def test_data_not_found_lists_places_and_fixes(tmp_path):
 
 
 def test_truncated_idx_names_the_file(tmp_path, idx_dir):
-    bad = idx_dir / "train-images-idx3-ubyte.gz"
-    write_idx(bad, np.zeros((10, 28, 28), np.uint8))
+    (idx_dir / "train-images-idx3-ubyte.gz").unlink()
     raw = idx_dir / "train-images-idx3-ubyte"
-    bad.unlink()
-    raw.write_bytes(write_idx(raw, np.zeros((10, 28, 28), np.uint8)) or raw.read_bytes()[:-5])
+    write_idx(raw, np.zeros((10, 28, 28), np.uint8))
+    raw.write_bytes(raw.read_bytes()[:-5])
     res = run_cli(["dataset=mnist", f"dataset.path={idx_dir}", "hydra.run.dir=r"], tmp_path)
     assert res.returncode == 2
     assert f"{raw} is truncated" in res.stderr and "Traceback" not in res.stderr

@@ -27,6 +27,9 @@ def classifier(encoder: keras.Model, num_classes: int, dropout: float) -> keras.
     return keras.Model(inputs, outputs, name=f"{encoder.name}_classifier")
 
 
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
 def freeze(encoder: keras.Model, mode: str) -> None:
     """Freeze the whole encoder, or only its backbone (everything but the dense neck).
 
@@ -38,12 +41,18 @@ def freeze(encoder: keras.Model, mode: str) -> None:
             layer.trainable = False
 
 
+def unfreeze(encoder: keras.Model) -> None:
+    encoder.trainable = True
+    for layer in encoder.layers:
+        layer.trainable = True
+
+
 def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: DictConfig, seed: int) -> list[dict]:
     if epochs <= 0:
         return []
     model.compile(
         optimizer=make_optimizer(d.optimizer, lr),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=LOSS,
         metrics=["accuracy"],
     )
     train = image_batches(splits.labeled_x, splits.labeled_y, batch_size=d.batch_size, shuffle=True, seed=seed)
@@ -68,16 +77,14 @@ def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, nam
     start = time.perf_counter()
     rows = []
     if pretrained:
-        freeze(encoder, d.freeze.value if hasattr(d.freeze, "value") else str(d.freeze))
+        freeze(encoder, d.freeze.value)
     rows += [{"model": name, "phase": "frozen" if pretrained else "phase1", **r}
              for r in _fit_phase(model, splits, f"{name} phase 1", d.frozen_epochs, d.frozen_lr, d, seed)]
-    encoder.trainable = True
-    for layer in encoder.layers:
-        layer.trainable = True
+    unfreeze(encoder)
     rows += [{"model": name, "phase": "unfrozen" if pretrained else "phase2", **r}
              for r in _fit_phase(model, splits, f"{name} phase 2", d.unfrozen_epochs, d.unfrozen_lr, d, seed + 1)]
     test = image_batches(splits.test_x, splits.test_y, batch_size=256, shuffle=False)
-    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(loss=LOSS, metrics=["accuracy"])  # compiled even when both phases have 0 epochs
     loss, accuracy = model.evaluate(test, verbose=0)
     seconds = time.perf_counter() - start
     log.info("%s: test accuracy %.4f, loss %.4f (%.1fs)", name, accuracy, loss, seconds)
