@@ -29,6 +29,21 @@ class DataSource(Enum):
     tfds = "tfds"  # tensorflow-datasets only
 
 
+class Pool(Enum):
+    """What the pretext task trains on (labels are never read)."""
+
+    auto = "auto"  # unlabeled_and_train if the data set has an unlabeled split, else train
+    train = "train"  # the whole train split, labeled subset included
+    train_excluding_labeled = "train_excluding_labeled"  # minus the labeled and validation draws (seed 000)
+    unlabeled = "unlabeled"  # only the unlabeled split (STL-10's 100,000; an image folder's unlabeled/)
+    unlabeled_and_train = "unlabeled_and_train"
+
+
+class BadImage(Enum):
+    skip = "skip"  # skip and count it in the log
+    error = "error"  # stop before training, naming the file
+
+
 class RotationMode(Enum):
     all = "all"  # every image in all four rotations (seeds 000, 001)
     random = "random"  # one random rotation per image (seed 004)
@@ -47,8 +62,15 @@ class DatasetConfig:
     path: str | None = None
     image_size: int = MISSING
     channels: int = MISSING
-    num_classes: int = MISSING
+    num_classes: int | None = MISSING  # null: from the data (image folders)
     download: bool = True
+    pool: Pool = Pool.auto
+
+
+@dataclass
+class ImageFolderDatasetConfig(DatasetConfig):
+    on_bad_image: BadImage = BadImage.skip
+    test_fraction: float = MISSING
 
 
 @dataclass
@@ -87,7 +109,10 @@ class EncoderConfig:
 @dataclass
 class DownstreamConfig:
     name: str = MISSING
-    labels_per_class: int = MISSING
+    # the label budget: exactly one of these is set
+    labels_per_class: int | None = None
+    num_labels: int | None = None
+    label_fraction: float | None = None
     val_per_class: int = MISSING
     batch_size: int = MISSING
     baseline: bool = True
@@ -130,6 +155,7 @@ class Config:
     seed: int = 0
     stage: Stage = Stage.all
     data_dir: str | None = None
+    cache_dir: str = MISSING
 
 
 def register_schemas() -> None:
@@ -138,6 +164,7 @@ def register_schemas() -> None:
     for group, name, node in [
         ("dataset", "base", DatasetConfig),
         ("dataset", "synthetic", SyntheticDatasetConfig),
+        ("dataset", "image_folder", ImageFolderDatasetConfig),
         ("pretext", "rotation", RotationConfig),
         ("encoder", "base", EncoderConfig),
         ("downstream", "finetune", FinetuneConfig),

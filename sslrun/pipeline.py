@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 import sslrun
 from sslrun.config import pretext_from
 from sslrun.data.datasets import DATASETS
-from sslrun.data.splits import Splits, make_splits
+from sslrun.data.splits import Budget, Splits, make_splits
 from sslrun.downstream.finetune import finetune
 from sslrun.downstream.pretrained import load_pretrained_encoder, resolve_pretext_dir
 from sslrun.encoders import ENCODERS, build_encoder
@@ -43,22 +43,28 @@ def check_config(cfg: DictConfig) -> None:
         raise SslrunError("stage=pretext trains a new encoder; drop pretext.from, or use stage=downstream")
     positive = {
         "trainer.epochs": cfg.trainer.epochs, "trainer.batch_size": cfg.trainer.batch_size,
-        "downstream.labels_per_class": cfg.downstream.labels_per_class,
         "downstream.batch_size": cfg.downstream.batch_size,
     }
     for key, value in positive.items():
         if value <= 0:
             raise SslrunError(f"{key}={value}: must be a positive number")
+    budget(cfg.downstream)  # exactly one label budget, positive
+
+
+def budget(d: DictConfig) -> Budget:
+    return Budget(d.labels_per_class, d.num_labels, d.label_fraction)
 
 
 def load_splits(cfg: DictConfig) -> tuple[Splits, str]:
     params = OmegaConf.to_container(cfg.dataset, resolve=True, enum_to_str=True)
-    raw = DATASETS.build(params.pop("name"), data_dir=cfg.data_dir, **params)
+    pool = params.pop("pool")
+    raw = DATASETS.build(params.pop("name"), data_dir=cfg.data_dir, cache_dir=cfg.cache_dir, **params)
     if raw.image_shape[-1] != cfg.dataset.channels:
         raise SslrunError(f"{cfg.dataset.name} has {raw.image_shape[-1]} channels but dataset.channels={cfg.dataset.channels}")
     d = cfg.downstream
-    splits = make_splits(raw, d.labels_per_class, d.val_per_class, cfg.seed, cfg.dataset.num_classes)
-    log.info("data %s from %s: %s", cfg.dataset.name, raw.source, splits.sizes())
+    splits = make_splits(raw, budget(d), d.val_per_class, cfg.seed, cfg.dataset.num_classes, pool)
+    log.info("data %s from %s: %s (pretext pool: %s, %s)", cfg.dataset.name, raw.source, splits.sizes(),
+             splits.pool, budget(d).describe())
     return splits, raw.source
 
 
@@ -95,6 +101,8 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         "seed": cfg.seed,
         "stage": cfg.stage.value,
         "splits": splits.sizes(),
+        "pretext_pool": splits.pool,
+        "label_budget": budget(cfg.downstream).describe(),
     }
     if pretext_from(cfg):
         pretext_dir = resolve_pretext_dir(pretext_from(cfg))

@@ -11,19 +11,21 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-def sslrun_exe() -> list[str]:
-    exe = Path(sys.executable).with_name("sslrun")
-    return [str(exe)] if exe.exists() else [shutil.which("sslrun") or "sslrun"]
+def sslrun_exe(name: str = "sslrun") -> list[str]:
+    exe = Path(sys.executable).with_name(name)
+    return [str(exe)] if exe.exists() else [shutil.which(name) or name]
 
 
-def run_cli(args: list[str], tmp: Path, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], tmp: Path, env: dict | None = None, timeout: int = 300, exe: str = "sslrun"
+) -> subprocess.CompletedProcess:
     """The installed console script, offline-style: empty HOME, no data dir unless given."""
     full_env = {**os.environ, "HOME": str(tmp / "home"), "TF_CPP_MIN_LOG_LEVEL": "2",
                 "SSLRUN_SYSTEM_DATASETS": str(tmp / "system-datasets")}
     full_env.pop("SSLRUN_DATA_DIR", None)
     full_env.update(env or {})
     return subprocess.run(
-        sslrun_exe() + args, cwd=tmp, env=full_env, capture_output=True, text=True, timeout=timeout
+        sslrun_exe(exe) + args, cwd=tmp, env=full_env, capture_output=True, text=True, timeout=timeout
     )
 
 

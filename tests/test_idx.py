@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sslrun.data.idx import read_idx, write_idx
-from sslrun.data.sources import load_idx_folder
+from sslrun.data.mnist import load_idx_folder
 from sslrun.errors import DataError
 
 

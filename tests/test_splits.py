@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
 
-from sslrun.data.splits import draw_stratified, make_splits
+from sslrun.data.base import RawData
+from sslrun.data.pipeline import image_batches
+from sslrun.data.splits import Budget, draw_stratified, make_splits
+from sslrun.data.stack import ImageStack
 from sslrun.data.synthetic import make_synthetic
 from sslrun.errors import DataError
 
@@ -24,12 +27,82 @@ def test_reproducible_by_seed_and_repeat():
 
 def test_budget_larger_than_class_names_class_and_counts():
     y = np.repeat(np.arange(3), [10, 4, 10])
-    with pytest.raises(DataError, match=r"class 1 has 4 training images, fewer than the 3 labeled \+ 2 validation"):
-        draw_stratified(y, 3, 2, seed=0)
+    with pytest.raises(DataError, match=r"class 1 \(cat\) has 4 training images, fewer than the 3 labeled \+ 2 validation"):
+        draw_stratified(y, 3, 2, seed=0, class_names=("ant", "cat", "dog"))
+
+
+def test_num_labels_total_spread_evenly():
+    lab, _ = draw_stratified(Y, Budget(num_labels=25), 0, seed=1)
+    counts = np.bincount(Y[lab], minlength=10)
+    assert counts.sum() == 25 and set(counts) == {2, 3} and (counts == 3).sum() == 5
+
+
+def test_label_fraction_per_class():
+    y = np.repeat(np.arange(3), [100, 40, 10])
+    lab, _ = draw_stratified(y, Budget(label_fraction=0.1), 0, seed=0)
+    assert np.bincount(y[lab]).tolist() == [10, 4, 1]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "exactly one label budget, got none"),
+    ({"labels_per_class": 5, "num_labels": 50}, "got labels_per_class, num_labels"),
+    ({"label_fraction": 1.5}, "label_fraction=1.5"),
+    ({"num_labels": 0}, "num_labels=0"),
+])
+def test_bad_budgets(kwargs, message):
+    with pytest.raises(DataError, match=message):
+        Budget(**kwargs)
 
 
 def test_make_splits_sizes_and_pool():
     raw = make_synthetic(300, 100, 0.1)
     s = make_splits(raw, 5, 2, seed=0, num_classes=10)
     assert s.sizes() == {"pretext": 300, "labeled": 50, "val": 20, "test": 100}
-    assert s.labeled_x.dtype == np.uint8 and s.image_shape == (28, 28, 1)
+    assert s.labeled_x.dtype == np.uint8 and s.image_shape == (28, 28, 1) and s.pool == "train"
+
+
+def test_pool_excluding_labeled_has_none_of_the_labeled_images():
+    raw = make_synthetic(300, 100, 0.1)
+    ids = np.arange(300)
+    raw.x_train = np.stack([ids // 256, ids % 256], 1).astype(np.uint8).reshape(300, 1, 2, 1)  # unique images
+    s = make_splits(raw, 5, 2, seed=0, num_classes=10, pool="train_excluding_labeled")
+    assert len(s.pretext_x) == 300 - 70
+    key = lambda x: set(x[:, 0, 0, 0].astype(int) * 256 + x[:, 0, 1, 0])  # noqa: E731
+    assert len(key(s.pretext_x) | key(s.labeled_x) | key(s.val_x)) == 300
+
+
+def test_unlabeled_pools_and_missing_unlabeled_split():
+    raw = make_synthetic(300, 100, 0.1)
+    with pytest.raises(DataError, match="no unlabeled split; use dataset.pool=train"):
+        make_splits(raw, 5, 2, seed=0, num_classes=10, pool="unlabeled")
+    raw.x_unlabeled = np.zeros((40, 28, 28, 1), np.uint8)
+    assert len(make_splits(raw, 5, 2, 0, 10, pool="unlabeled").pretext_x) == 40
+    s = make_splits(raw, 5, 2, 0, 10, pool="auto")
+    assert s.pool == "unlabeled_and_train" and len(s.pretext_x) == 340 and isinstance(s.pretext_x, ImageStack)
+
+
+def test_num_classes_from_data_when_null():
+    raw = RawData(np.zeros((30, 2, 2, 1), np.uint8), np.arange(30) % 3, np.zeros((3, 2, 2, 1), np.uint8),
+                  np.arange(3), source="t", class_names=("a", "b", "c"))
+    assert make_splits(raw, 2, 1, 0, None).num_classes == 3
+
+
+def test_stack_take_across_parts_in_any_order(tmp_path):
+    mm = np.memmap(tmp_path / "u.bin", np.uint8, "w+", shape=(5, 2, 2, 1))
+    mm[:] = np.arange(5).reshape(5, 1, 1, 1)
+    stack = ImageStack([mm, np.full((3, 2, 2, 1), 9, np.uint8)])
+    assert len(stack) == 8 and stack.on_disk and stack.shape == (8, 2, 2, 1)
+    assert stack.take(np.array([6, 0, 4, 2]))[:, 0, 0, 0].tolist() == [9, 0, 4, 2]
+
+
+def test_streamed_batches_equal_in_memory_batches(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (50, 4, 4, 3), dtype=np.uint8)
+    mm = np.memmap(tmp_path / "x.bin", np.uint8, "w+", shape=x.shape)
+    mm[:] = x
+    y = np.arange(50) % 10
+    a = list(image_batches(x, y, batch_size=16, shuffle=True, seed=3))
+    b = list(image_batches(mm, y, batch_size=16, shuffle=True, seed=3))
+    for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+        np.testing.assert_array_equal(xa.numpy(), xb.numpy())
+        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+    assert a[0][0].dtype == "float32" and float(a[0][0].numpy().max()) <= 1.0

@@ -17,11 +17,14 @@ class RawData:
     y_test: np.ndarray
     source: str  # where it came from, for the log and metrics.json
     class_names: tuple[str, ...] = ()
+    # Images without labels (STL-10's `unlabelled`, an image folder's `unlabeled/`).
+    # May be a read-only np.memmap view: never copy it whole or convert it to float.
+    x_unlabeled: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("x_train", "x_test"):
+        for name in ("x_train", "x_test", "x_unlabeled"):
             x = getattr(self, name)
-            if x.ndim == 3:  # grayscale without a channel axis
+            if x is not None and x.ndim == 3:  # grayscale without a channel axis
                 setattr(self, name, x[..., None])
         self.y_train = np.asarray(self.y_train, dtype=np.int64)
         self.y_test = np.asarray(self.y_test, dtype=np.int64)

@@ -66,6 +66,16 @@ def read_idx(path: str | Path, expect_ndim: int | None = None) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 
 
+def read_idx_count(path: str | Path) -> int:
+    """The number of items an IDX file's header declares (reads 8 bytes, not the file)."""
+    path = Path(path)
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+        head = fh.read(8)
+    if len(head) < 8:
+        raise DataError(f"IDX file {path} is truncated inside its header ({len(head)} bytes)")
+    return int(np.frombuffer(head, dtype=">u4", count=1, offset=4)[0])
+
+
 def write_idx(path: str | Path, array: np.ndarray) -> None:
     """Write an uint8 array as IDX (gzip when the name ends in .gz); used for fixtures."""
     path = Path(path)

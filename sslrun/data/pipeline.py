@@ -1,13 +1,23 @@
-"""tf.data input pipelines: uint8 in memory, float32 only per batch."""
+"""tf.data input pipelines: uint8 until the batch, float32 only per batch."""
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import tensorflow as tf
 
+from sslrun.data.stack import ImageStack, as_stack
+
+log = logging.getLogger(__name__)
+
+# Pools up to this size live in one uint8 tensor (the in-memory cache); larger ones,
+# and memory-mapped ones, are read batch by batch from NumPy.
+IN_MEMORY_BYTES = 2 * 1024**3
+
 
 def image_batches(
-    x: np.ndarray,
+    x: np.ndarray | ImageStack,
     y: np.ndarray | None = None,
     *,
     batch_size: int,
@@ -16,18 +26,40 @@ def image_batches(
 ) -> tf.data.Dataset:
     """Batches of float32 images in [0, 1] (and int labels), reshuffled every epoch with `seed`.
 
-    Images stay uint8 in one tensor; each batch gathers its rows by index, so
-    there is no per-image Python work and no float copy of the data set.
+    Each batch gathers its rows by index: no per-image Python work and no
+    float copy of the data set. The float conversion happens per batch.
     """
-    images = tf.constant(x)
-    labels = None if y is None else tf.constant(np.asarray(y, dtype=np.int32))
-    ds = tf.data.Dataset.range(len(x))
+    stack = as_stack(x)
+    ds = tf.data.Dataset.range(len(stack))
     if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(stack), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
+    gather_images = _tensor_gather(stack) if _fits_in_memory(stack) else _numpy_gather(stack)
+    labels = None if y is None else tf.constant(np.asarray(y, dtype=np.int32))
 
     def gather(idx: tf.Tensor):
-        xb = tf.cast(tf.gather(images, idx), tf.float32) / 255.0
+        xb = tf.cast(gather_images(idx), tf.float32) / 255.0
         return xb if labels is None else (xb, tf.gather(labels, idx))
 
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _fits_in_memory(stack: ImageStack) -> bool:
+    return not stack.on_disk and stack.nbytes <= IN_MEMORY_BYTES
+
+
+def _tensor_gather(stack: ImageStack):
+    images = tf.constant(stack.parts[0] if len(stack.parts) == 1 else np.concatenate(stack.parts))
+    return lambda idx: tf.gather(images, idx)
+
+
+def _numpy_gather(stack: ImageStack):
+    log.info("streaming %d images (%.2f GB uint8) from %s batch by batch", len(stack), stack.nbytes / 1e9,
+             "disk" if stack.on_disk else "memory")
+    shape = stack.shape[1:]
+
+    def gather(idx: tf.Tensor) -> tf.Tensor:
+        out = tf.numpy_function(stack.take, [idx], tf.uint8, stateful=False)
+        return tf.ensure_shape(out, (None, *shape))
+
+    return gather

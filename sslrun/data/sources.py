@@ -1,74 +1,45 @@
-"""Where MNIST-family data comes from, tried in order, each attempt logged.
+"""Where a data set comes from, tried in order, each attempt logged.
 
-1. `dataset.path` (the user's folder; must exist)
+1. `dataset.path` (the user's file or folder; must exist)
 2. `$SSLRUN_DATA_DIR/<name>`
 3. `/usr/share/datasets/<name>` or `$SSLRUN_SYSTEM_DATASETS/<name>` (Debian: `apt-get install dataset-fashion-mnist`)
-4. `~/.keras/datasets/<name>` (and Keras' `mnist.npz`)
+4. `~/.keras/datasets/<name>` (and Keras' `mnist.npz`), and `~/.keras/datasets` itself
 5. tensorflow-datasets: prepared data in `data_dir`, else a download when online
+
+In 1-4 the data set's original distribution files are looked for (a `FileFormat`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 
 from sslrun.data.base import RawData
-from sslrun.data.idx import read_idx
 from sslrun.errors import DataError
 
 log = logging.getLogger(__name__)
 
-IDX_ROLES = {
-    "x_train": "train-images-idx3-ubyte",
-    "y_train": "train-labels-idx1-ubyte",
-    "x_test": "t10k-images-idx3-ubyte",
-    "y_test": "t10k-labels-idx1-ubyte",
-}
+
+@dataclass(frozen=True)
+class FileFormat:
+    """A data set's original files: how to find them in a folder, say what is missing, and read them."""
+
+    find: Callable[[Path], Path | None]  # folder -> the file or folder to read, or None
+    missing: Callable[[Path], str]  # folder -> what was looked for and not found
+    load: Callable[[Path, Path], RawData]  # (found path, cache_dir) -> data
+    wanted: str  # for error messages: "the four IDX files (train-images-idx3-ubyte.gz, ...)"
 
 
 def _spellings(name: str) -> list[str]:
     return list(dict.fromkeys([name, name.replace("_", "-")]))
-
-
-def _find_idx(folder: Path, stem: str) -> Path | None:
-    # The original names, gzipped or not, and the dotted variant some mirrors use.
-    dotted = stem.replace("-idx", ".idx")
-    for candidate in (f"{stem}.gz", stem, f"{dotted}.gz", dotted):
-        if (folder / candidate).is_file():
-            return folder / candidate
-    return None
-
-
-def idx_files(folder: Path) -> tuple[dict[str, Path], list[str]]:
-    """The four IDX files in `folder`, and the names of the ones missing."""
-    found, missing = {}, []
-    for role, stem in IDX_ROLES.items():
-        path = _find_idx(folder, stem)
-        if path is None:
-            missing.append(f"{stem}[.gz]")
-        else:
-            found[role] = path
-    return found, missing
-
-
-def load_idx_folder(folder: Path) -> RawData:
-    files, missing = idx_files(folder)
-    if missing:
-        raise DataError(f"folder {folder} lacks {', '.join(missing)}")
-    arrays = {role: read_idx(path, 3 if role.startswith("x") else 1) for role, path in files.items()}
-    for split in ("train", "test"):
-        n_x, n_y = len(arrays[f"x_{split}"]), len(arrays[f"y_{split}"])
-        if n_x != n_y:
-            raise DataError(
-                f"{folder}: {split} images ({n_x}) and labels ({n_y}) differ in count; "
-                "the files come from different data sets or one is damaged"
-            )
-    return RawData(**arrays, source=f"IDX files in {folder}")
 
 
 def candidate_folders(name: str, path: str | None) -> list[Path]:
@@ -82,39 +53,35 @@ def candidate_folders(name: str, path: str | None) -> list[Path]:
     # Debian's dataset packages; $SSLRUN_SYSTEM_DATASETS overrides the place (tests, other distros)
     system = Path(os.environ.get("SSLRUN_SYSTEM_DATASETS", "/usr/share/datasets"))
     folders += [system / s for s in _spellings(name)]
-    folders += [Path("~/.keras/datasets").expanduser() / s for s in _spellings(name)]
+    keras_dir = Path("~/.keras/datasets").expanduser()
+    folders += [keras_dir / s for s in _spellings(name)] + [keras_dir]  # keras unpacks archives into its root
     return list(dict.fromkeys(folders))
 
 
-def _keras_npz(name: str) -> Path | None:
-    npz = Path("~/.keras/datasets").expanduser() / f"{name}.npz"
-    return npz if name == "mnist" and npz.is_file() else None
-
-
-def load_from_files(name: str, path: str | None, looked: list[str]) -> RawData | None:
-    """Original IDX files from the first folder that has all four; None if none does."""
+def find_files(name: str, path: str | None, fmt: FileFormat, looked: list[str]) -> Path | None:
+    """The first place holding `name`'s original files; every place tried is appended to `looked`."""
     if path and not Path(path).expanduser().exists():
         raise DataError(
-            f"dataset.path={path} does not exist; give the folder holding the four IDX files "
-            f"of {name} (train-images-idx3-ubyte.gz, ...), or drop dataset.path to search the usual places"
+            f"dataset.path={path} does not exist; give the folder holding {fmt.wanted} of {name}, "
+            "or drop dataset.path to search the usual places"
         )
     for folder in candidate_folders(name, path):
         if not folder.is_dir():
             looked.append(f"{folder} (no such folder)")
             continue
-        files, missing = idx_files(folder)
-        if missing:
-            looked.append(f"{folder} (missing {', '.join(missing)})")
-            continue
-        log.info("dataset %s: reading IDX files from %s", name, folder)
-        return load_idx_folder(folder)
-    npz = _keras_npz(name)
-    if npz is not None:
-        log.info("dataset %s: reading %s", name, npz)
-        with np.load(npz) as data:
-            return RawData(data["x_train"], data["y_train"], data["x_test"], data["y_test"], source=str(npz))
-    looked.append(f"{Path('~/.keras/datasets').expanduser() / (name + '.npz')} (not there)")
+        found = fmt.find(folder)
+        if found is not None:
+            return found
+        looked.append(f"{folder} ({fmt.missing(folder)})")
     return None
+
+
+def load_from_files(name: str, path: str | None, fmt: FileFormat, cache_dir: Path, looked: list[str]) -> RawData | None:
+    found = find_files(name, path, fmt, looked)
+    if found is None:
+        return None
+    log.info("dataset %s: reading original files from %s", name, found)
+    return fmt.load(found, cache_dir)
 
 
 def _online(urls: list[str], timeout: float = 3.0) -> bool:
@@ -129,7 +96,10 @@ def _online(urls: list[str], timeout: float = 3.0) -> bool:
         return False
 
 
-def load_from_tfds(name: str, data_dir: str | None, download: bool, looked: list[str]) -> RawData | None:
+def load_from_tfds(
+    name: str, data_dir: str | None, download: bool, looked: list[str],
+    cache_dir: Path | None = None, unlabeled_split: str | None = None,
+) -> RawData | None:
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(name, data_dir=data_dir)
@@ -146,7 +116,12 @@ def load_from_tfds(name: str, data_dir: str | None, download: bool, looked: list
         builder.download_and_prepare()
     log.info("dataset %s: loading prepared tensorflow-datasets data from %s", name, where)
     (x_train, y_train), (x_test, y_test) = (_split_arrays(builder, s) for s in ("train", "test"))
-    return RawData(x_train, y_train, x_test, y_test, source=f"tfds {where}")
+    names = tuple(builder.info.features["label"].names) if "label" in builder.info.features else ()
+    unlabeled = None
+    if unlabeled_split:
+        unlabeled = _unlabeled_on_disk(builder, unlabeled_split, Path(cache_dir or where) / "tfds-arrays")
+    return RawData(x_train, y_train, x_test, y_test, source=f"tfds {where}", class_names=names,
+                   x_unlabeled=unlabeled)
 
 
 def _split_arrays(builder, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -156,24 +131,52 @@ def _split_arrays(builder, split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([b["image"] for b in batches]), np.concatenate([b["label"] for b in batches])
 
 
-def not_found(name: str, looked: list[str]) -> DataError:
+def _unlabeled_on_disk(builder, split: str, cache: Path) -> np.ndarray:
+    """A large image-only split written once to a raw uint8 file and memory-mapped (never one big array)."""
+    import tensorflow_datasets as tfds
+
+    stem = f"{builder.name}-{builder.version}-{split}"
+    data, meta = cache / f"{stem}.u8", cache / f"{stem}.json"
+    if not meta.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp, count, shape = cache / f".{os.getpid()}.tmp.{stem}.u8", 0, None
+        log.info("writing tfds %s split %s to %s (once)", builder.name, split, data)
+        try:
+            with open(tmp, "wb") as f:
+                for batch in tfds.as_numpy(builder.as_dataset(split=split, batch_size=1024)):
+                    f.write(np.ascontiguousarray(batch["image"], dtype=np.uint8).tobytes())
+                    count, shape = count + len(batch["image"]), batch["image"].shape[1:]
+            os.replace(tmp, data)
+        finally:
+            tmp.unlink(missing_ok=True)
+        meta.write_text(json.dumps({"count": count, "shape": list(shape)}))  # written last: marks it complete
+    info = json.loads(meta.read_text())
+    return np.memmap(data, np.uint8, "r", shape=(info["count"], *info["shape"]))
+
+
+def not_found(name: str, fmt: FileFormat, looked: list[str], hint: str = "") -> DataError:
     places = "\n  - ".join(looked)
-    apt = "\n  - offline on Debian: apt-get install dataset-fashion-mnist" if name == "fashion_mnist" else ""
-    return DataError(
+    err = DataError(
         f"dataset '{name}' not found. Looked in:\n  - {places}\nWays to get it:\n"
-        f"  - with network: it downloads itself through tensorflow-datasets (dataset.download=true)"
-        f"{apt}\n  - put the four original IDX files in a folder and set dataset.path=FOLDER "
-        f"(or $SSLRUN_DATA_DIR/{name})"
+        f"  - with network: `sslrun-data prepare dataset={name}` (tensorflow-datasets), or just run with "
+        f"dataset.download=true{hint}\n"
+        f"  - put {fmt.wanted} in a folder and set dataset.path=FOLDER (or $SSLRUN_DATA_DIR/{name})"
     )
+    err.looked = looked
+    return err
 
 
-def load_mnist_family(name: str, source: str, path: str | None, data_dir: str | None, download: bool) -> RawData:
+def load_dataset(
+    name: str, fmt: FileFormat, *, source: str, path: str | None, data_dir: str | None, download: bool,
+    cache_dir: Path, unlabeled_split: str | None = None, hint: str = "",
+) -> RawData:
+    """Original files (dataset.path, then the well-known places), then tensorflow-datasets."""
     looked: list[str] = []
     data = None
     if source in ("auto", "files"):
-        data = load_from_files(name, path, looked)
+        data = load_from_files(name, path, fmt, cache_dir, looked)
     if data is None and source in ("auto", "tfds"):
-        data = load_from_tfds(name, data_dir, download, looked)
+        data = load_from_tfds(name, data_dir, download, looked, cache_dir, unlabeled_split)
     if data is None:
-        raise not_found(name, looked)
+        raise not_found(name, fmt, looked, hint)
     return data

@@ -1,4 +1,4 @@
-"""Small CNN encoders: a fast default and the conv stacks of seeds 000, 001, 004."""
+"""Small CNN encoders: a fast default and the conv stacks of seeds 000, 001, 002, 004."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ def small_cnn(input_shape: tuple[int, int, int], width: float = 1.0) -> keras.Mo
     x = inputs
     for i, filters in enumerate((32, 32, 64, 64, 128)):
         x = layers.Conv2D(scaled(filters, width), 3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=0.9)(x)  # stats settle in tens of steps (few-label runs), not hundreds
+        # momentum 0.9: stats settle in tens of steps (few-label runs), not hundreds
+        x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.ReLU()(x)
         if i in (1, 3):
             x = layers.MaxPooling2D(2)(x)
@@ -55,13 +56,46 @@ def seed001_cnn(input_shape: tuple[int, int, int], width: float = 1.0) -> keras.
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
-            layers.Conv2D(scaled(64, width), 3, strides=2, padding="same", activation="relu", kernel_initializer=init),
+            layers.Conv2D(
+                scaled(64, width),
+                3,
+                strides=2,
+                padding="same",
+                activation="relu",
+                kernel_initializer=init,
+            ),
             layers.MaxPooling2D(2, strides=2),
-            layers.Conv2D(scaled(32, width), 3, padding="same", activation="relu", kernel_initializer=init),
+            layers.Conv2D(
+                scaled(32, width), 3, padding="same", activation="relu", kernel_initializer=init
+            ),
             layers.MaxPooling2D(2, strides=2),
             layers.Flatten(),
         ],
         name="seed001_cnn",
+    )
+
+
+@ENCODERS.register("seed002_cnn")
+def seed002_cnn(input_shape: tuple[int, int, int], width: float = 1.0) -> keras.Model:
+    """Seed 002's SimCLR encoder: 4x Conv128/3x3 stride 2, flatten, dense 128 neck.
+
+    As in the document (keras-io's STL-10 SimCLR), the convs are unpadded: images
+    must be at least 31x31; 96x96 STL-10 gives 5x5x128 before the flatten.
+    """
+    if min(input_shape[:2]) < 31:
+        raise ValueError(
+            f"encoder 'seed002_cnn' needs images of at least 31x31 (four unpadded stride-2 "
+            f"3x3 convs), got {input_shape[0]}x{input_shape[1]}: use a dataset with larger "
+            "images, or a padded encoder such as small_cnn or resnet20"
+        )
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            *[layers.Conv2D(scaled(128, width), 3, strides=2, activation="relu") for _ in range(4)],
+            layers.Flatten(),
+            layers.Dense(128, activation="relu", name=f"{NECK_PREFIX}dense"),
+        ],
+        name="seed002_cnn",
     )
 
 
