@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_ARGS ?= pretext=rotation dataset=fashion_mnist
 
-.PHONY: install data run test smoke lint clean
+.PHONY: install data run test smoke lint clean bench-data
 
 $(STAMP): pyproject.toml requirements-ci.txt
 	$(PY) -m venv $(VENV)
@@ -39,3 +39,6 @@ lint: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+bench-data: install  ## input pipeline vs training throughput per data set -> bench/DATA_RESULTS.md
+	$(BIN)/python bench/data_pipeline.py

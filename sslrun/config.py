@@ -98,6 +98,61 @@ class RotationConfig(PretextConfig):
     head_hidden: int = 0  # 0: linear head on the encoder features
 
 
+class ColourTarget(Enum):
+    lab_ab = "lab_ab"  # the two chroma channels of CIE Lab: what the gray input lacks
+    rgb = "rgb"  # seed 003's target
+
+
+@dataclass(init=False, repr=False, eq=False)
+class ColorizationConfig(PretextConfig):
+    target: ColourTarget = ColourTarget.lab_ab
+    decoder_width: int = 128
+
+
+@dataclass
+class ViewConfig:
+    """Two-view augmentation: a preset, and overrides of its strengths (null: the preset's value)."""
+
+    preset: str = "auto"  # auto | mnist | cifar | stl10 (auto: by channels and image size)
+    crop_min: Optional[float] = None  # noqa: UP045  random resized crop: smallest area fraction
+    flip: Optional[bool] = None  # noqa: UP045
+    translate: Optional[float] = None  # noqa: UP045
+    jitter: Optional[float] = None  # noqa: UP045
+    jitter_prob: Optional[float] = None  # noqa: UP045
+    grayscale_prob: Optional[float] = None  # noqa: UP045
+    blur_prob: Optional[float] = None  # noqa: UP045
+
+
+@dataclass(init=False, repr=False, eq=False)
+class TwoViewConfig(PretextConfig):
+    augment: ViewConfig = field(default_factory=ViewConfig)
+    projection_hidden: int = MISSING
+    projection_dim: int = MISSING
+
+
+@dataclass(init=False, repr=False, eq=False)
+class SimCLRConfig(TwoViewConfig):
+    temperature: float = MISSING
+
+
+@dataclass(init=False, repr=False, eq=False)
+class BYOLConfig(TwoViewConfig):
+    predictor_hidden: int = MISSING
+    ema: float = MISSING
+
+
+@dataclass(init=False, repr=False, eq=False)
+class BarlowTwinsConfig(TwoViewConfig):
+    lambda_offdiag: float = MISSING
+
+
+@dataclass(init=False, repr=False, eq=False)
+class VICRegConfig(TwoViewConfig):
+    sim_weight: float = MISSING
+    var_weight: float = MISSING
+    cov_weight: float = MISSING
+
+
 # ---------------------------------------------------------------- encoder
 @dataclass
 class EncoderConfig:
@@ -166,6 +221,11 @@ def register_schemas() -> None:
         ("dataset", "synthetic", SyntheticDatasetConfig),
         ("dataset", "image_folder", ImageFolderDatasetConfig),
         ("pretext", "rotation", RotationConfig),
+        ("pretext", "colorization", ColorizationConfig),
+        ("pretext", "simclr", SimCLRConfig),
+        ("pretext", "byol", BYOLConfig),
+        ("pretext", "barlow_twins", BarlowTwinsConfig),
+        ("pretext", "vicreg", VICRegConfig),
         ("encoder", "base", EncoderConfig),
         ("downstream", "finetune", FinetuneConfig),
         ("trainer", "base", TrainerConfig),

@@ -36,6 +36,11 @@ def check_config(cfg: DictConfig) -> None:
     ):
         if name not in registry:
             raise SslrunError(f"{key}={name!r} is not registered; valid: {', '.join(registry.names())}")
+    if getattr(PRETEXTS.get(cfg.pretext.name), "needs_colour", False) and cfg.dataset.channels != 3:
+        raise SslrunError(
+            f"pretext={cfg.pretext.name} needs colour images, but dataset={cfg.dataset.name} has "
+            f"{cfg.dataset.channels} channel(s); use dataset=cifar10, stl10 or image_folder (dataset.channels=3)"
+        )
     stage, source = cfg.stage.value, pretext_from(cfg)
     if stage == "downstream" and not source:
         raise SslrunError("stage=downstream needs pretext.from=<run dir> (a run whose pretext stage finished)")

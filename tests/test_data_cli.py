@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from conftest import run_cli
 
 from sslrun.data import writers
 from sslrun.data.prepare import prepare
 from sslrun.errors import DataError
-from tests.conftest import run_cli
 
 
 def _colour(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -80,5 +80,5 @@ def image_folder(
 
 
 @DATASETS.register("synthetic")
-def synthetic(train_size: int, test_size: int, noise: float, image_size: int, **_: Any) -> RawData:
-    return make_synthetic(train_size, test_size, noise, size=image_size)
+def synthetic(train_size: int, test_size: int, noise: float, image_size: int, channels: int, **_: Any) -> RawData:
+    return make_synthetic(train_size, test_size, noise, size=image_size, channels=channels)

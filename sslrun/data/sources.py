@@ -68,11 +68,11 @@ def find_files(name: str, path: str | None, fmt: FileFormat, looked: list[str]) 
     for folder in candidate_folders(name, path):
         if not folder.is_dir():
             looked.append(f"{folder} (no such folder)")
-            continue
-        found = fmt.find(folder)
-        if found is not None:
+        elif (found := fmt.find(folder)) is not None:
             return found
-        looked.append(f"{folder} ({fmt.missing(folder)})")
+        else:
+            looked.append(f"{folder} ({fmt.missing(folder)})")
+        log.info("dataset %s: not in %s", name, looked[-1])
     return None
 
 
@@ -108,9 +108,11 @@ def load_from_tfds(
         urls = list(builder.url_infos or {})
         if not download:
             looked.append(f"tensorflow-datasets at {where} (not prepared; dataset.download=false)")
+            log.info("dataset %s: not in %s", name, looked[-1])
             return None
         if not _online(urls):
             looked.append(f"tensorflow-datasets at {where} (not prepared, and no network to download it)")
+            log.info("dataset %s: not in %s", name, looked[-1])
             return None
         log.info("dataset %s: downloading and preparing through tensorflow-datasets into %s", name, where)
         builder.download_and_prepare()

@@ -38,7 +38,14 @@ def _masks(shape_id: np.ndarray, dy: np.ndarray, dx: np.ndarray, s: np.ndarray) 
     return out
 
 
-def _images(labels: np.ndarray, rng: np.random.Generator, noise: float, size: int = 28) -> np.ndarray:
+# One colour per class (RGB in 0..1), so colour carries signal that colorization can learn.
+CLASS_COLOURS = np.array([
+    [1.0, 0.2, 0.2], [0.2, 1.0, 0.2], [0.2, 0.4, 1.0], [1.0, 1.0, 0.2], [1.0, 0.2, 1.0],
+    [0.2, 1.0, 1.0], [1.0, 0.6, 0.2], [0.6, 0.2, 1.0], [0.6, 1.0, 0.6], [1.0, 1.0, 1.0],
+])
+
+
+def _images(labels: np.ndarray, rng: np.random.Generator, noise: float, size: int = 28, channels: int = 1) -> np.ndarray:
     n = len(labels)
     col = lambda v: v[:, None, None]  # noqa: E731
     scale = size / 28
@@ -48,19 +55,28 @@ def _images(labels: np.ndarray, rng: np.random.Generator, noise: float, size: in
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     mask = _masks(col(labels), yy[None] - col(cy), xx[None] - col(cx), col(s))
     brightness = col(rng.uniform(0.6, 1.0, n))
-    img = mask * brightness + rng.normal(0.0, noise, mask.shape)
-    return (np.clip(img, 0.0, 1.0) * 255).round().astype(np.uint8)[..., None]
+    img = mask * brightness
+    if channels == 3:
+        img = img[..., None] * CLASS_COLOURS[labels][:, None, None, :]
+    else:
+        img = img[..., None]
+    img = img + rng.normal(0.0, noise, img.shape)
+    return (np.clip(img, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
-def make_synthetic(train_size: int, test_size: int, noise: float, seed: int = 1234, size: int = 28) -> RawData:
-    """Balanced classes; the same arguments always give the same pixels."""
+def make_synthetic(
+    train_size: int, test_size: int, noise: float, seed: int = 1234, size: int = 28, channels: int = 1
+) -> RawData:
+    """Balanced classes; the same arguments always give the same pixels. channels=3: each class has a colour."""
+    if channels not in (1, 3):
+        raise ValueError(f"synthetic data: channels={channels}; use 1 or 3")
     rng = np.random.default_rng(seed)
     y_train = rng.permutation(np.arange(train_size) % len(CLASS_NAMES))
     y_test = rng.permutation(np.arange(test_size) % len(CLASS_NAMES))
     return RawData(
-        _images(y_train, rng, noise, size),
+        _images(y_train, rng, noise, size, channels),
         y_train,
-        _images(y_test, rng, noise, size),
+        _images(y_test, rng, noise, size, channels),
         y_test,
         source=f"synthetic shapes generated in memory (seed {seed})",
         class_names=CLASS_NAMES,

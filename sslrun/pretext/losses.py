@@ -123,3 +123,12 @@ def vicreg_loss(z1, z2, sim_weight=25.0, var_weight=25.0, cov_weight=1.0, eps=1e
     var1, cov1 = variance_and_covariance(z1)
     var2, cov2 = variance_and_covariance(z2)
     return sim_weight * invariance + var_weight * (var1 + var2) / 2.0 + cov_weight * (cov1 + cov2)
+
+
+def colorization_loss(target, prediction):
+    """Mean squared error between the true and predicted colour channels (Larsson et al. 2017; seed 003).
+
+    A regression loss, as seed 003 uses; Zhang et al. (2016) classify quantised `ab` instead to
+    avoid desaturated outputs, which matters for pictures, less for the features learned.
+    """
+    return ops.mean(ops.square(_float32(target) - _float32(prediction)))

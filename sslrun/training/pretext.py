@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
 import sslrun
@@ -33,16 +35,34 @@ def task_params(pretext_cfg: DictConfig) -> dict[str, Any]:
     return params
 
 
+def build_task(pretext_cfg: DictConfig, encoder: keras.Model, seed: int, num_classes: int) -> keras.Model:
+    """The registered task, given its config parameters plus the context it asks for by name."""
+    builder = PRETEXTS.get(pretext_cfg.name)
+    context = {"encoder": encoder, "seed": seed, "num_classes": num_classes}
+    wanted = inspect.signature(builder).parameters
+    return builder(**{k: v for k, v in context.items() if k in wanted}, **task_params(pretext_cfg))
+
+
+def task_data(task: keras.Model, splits: Splits, batch_size: int, seed: int):
+    """Training and validation batches; tasks with an online probe also get labeled batches."""
+    train = image_batches(splits.pretext_x, batch_size=batch_size, shuffle=True, seed=seed)
+    if not getattr(task, "uses_labels", False):
+        return train, image_batches(splits.val_x, batch_size=batch_size, shuffle=False)
+    labeled = image_batches(splits.labeled_x, splits.labeled_y, batch_size=min(batch_size, len(splits.labeled_x)),
+                            shuffle=True, seed=seed + 1).repeat()
+    train = tf.data.Dataset.zip((train, labeled))
+    return train, image_batches(splits.val_x, splits.val_y, batch_size=batch_size, shuffle=False)
+
+
 def run_pretext(cfg: DictConfig, splits: Splits, out: Path) -> dict[str, Any]:
     """Train cfg.pretext on splits.pretext_x; write out/encoder.weights.h5, history.csv, COMPLETE."""
     out.mkdir(parents=True, exist_ok=True)
     trainer = cfg.trainer
     encoder = build_encoder(cfg.encoder.name, splits.image_shape, cfg.encoder.width)
-    task = PRETEXTS.build(cfg.pretext.name, encoder=encoder, seed=cfg.seed, **task_params(cfg.pretext))
+    task = build_task(cfg.pretext, encoder, cfg.seed, splits.num_classes)
     task.compile(optimizer=make_optimizer(trainer.optimizer, trainer.learning_rate), jit_compile=trainer.jit_compile)
 
-    train = image_batches(splits.pretext_x, batch_size=trainer.batch_size, shuffle=True, seed=cfg.seed)
-    val = image_batches(splits.val_x, batch_size=trainer.batch_size, shuffle=False)
+    train, val = task_data(task, splits, trainer.batch_size, cfg.seed)
     steps = math.ceil(len(splits.pretext_x) / trainer.batch_size)
     if trainer.steps_per_epoch:
         steps = min(steps, trainer.steps_per_epoch)
@@ -61,6 +81,8 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path) -> dict[str, Any]:
         validation_data=val, callbacks=callbacks, verbose=0, shuffle=False,  # tf.data shuffles
     )
     seconds = time.perf_counter() - start
+    if hasattr(task, "finalize_encoder"):  # e.g. colorization folds its first conv onto the luminance
+        task.finalize_encoder()
     atomic_save_weights(encoder, out / WEIGHTS)
     last = {k: float(v[-1]) for k, v in history.history.items()}
     info = {

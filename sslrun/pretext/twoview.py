@@ -1,0 +1,134 @@
+"""Joint-embedding pretext tasks: two augmented views of each image, an encoder, a projector, a loss.
+
+SimCLR, BYOL, Barlow Twins and VICReg differ only in `pair_loss` (and BYOL in its
+target network); everything else lives here once: the view augmenter, the
+projector, the train/test steps, and the online linear probe of the keras.io
+SimCLR example (a linear classifier trained on the labeled subset on top of
+stop-gradient features, reported every epoch as `probe_accuracy`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from sslrun.pretext.augment import VIEW_PRESETS, make_view_augmenter
+
+
+def view_preset(image_size: int, channels: int) -> str:
+    """The augmentation preset that fits the images: digits-like grayscale, small colour, large colour."""
+    if channels == 1:
+        return "mnist"
+    return "stl10" if image_size >= 64 else "cifar"
+
+
+def build_augmenter(input_shape: tuple[int, ...], augment: dict[str, Any], seed: int) -> keras.Sequential:
+    """The view augmenter: a preset (`augment.preset`, `auto` picks by image size and channels) plus overrides."""
+    size, channels = input_shape[0], input_shape[2]
+    preset = augment.get("preset") or "auto"
+    if preset == "auto":
+        preset = view_preset(size, channels)
+    if preset not in VIEW_PRESETS:
+        raise ValueError(f"pretext.augment.preset={preset!r}: use auto or one of {', '.join(VIEW_PRESETS)}")
+    strengths = dict(VIEW_PRESETS[preset])
+    if augment.get("crop_min") is not None:
+        strengths["crop_scale"] = (augment["crop_min"], 1.0)
+    for key in ("flip", "translate", "jitter", "jitter_prob", "grayscale_prob", "blur_prob"):
+        if augment.get(key) is not None:
+            strengths[key] = augment[key]
+    return make_view_augmenter(size, channels, seed=seed, **strengths)
+
+
+def mlp(hidden: int, out: int, name: str, layers: int = 2) -> keras.Sequential:
+    """Projector/predictor: (Dense-BN-ReLU) x (layers-1), then a linear Dense (SimCLR v1, BYOL, VICReg)."""
+    blocks = []
+    for _ in range(layers - 1):
+        blocks += [keras.layers.Dense(hidden, use_bias=False), keras.layers.BatchNormalization(), keras.layers.ReLU()]
+    return keras.Sequential([*blocks, keras.layers.Dense(out)], name=name)
+
+
+class TwoViewTask(keras.Model):
+    """Shared two-view training; subclasses define `pair_loss(x1, x2, training)`."""
+
+    uses_labels = True  # run_pretext feeds (unlabeled batch, labeled batch) pairs for the online probe
+
+    def __init__(self, encoder: keras.Model, augmenter: keras.Sequential, projector: keras.Sequential,
+                 num_classes: int, probe_lr: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.augmenter, self.projector = encoder, augmenter, projector
+        self.probe = keras.layers.Dense(num_classes, name="probe") if num_classes else None
+        self.probe_optimizer = keras.optimizers.Adam(probe_lr)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.probe_loss = keras.metrics.Mean(name="probe_loss")
+        self.probe_accuracy = keras.metrics.SparseCategoricalAccuracy(name="probe_accuracy")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker] + ([self.probe_loss, self.probe_accuracy] if self.probe else [])
+
+    def call(self, x, training=False):
+        return self.projector(self.encoder(x, training=training), training=training)
+
+    def build(self, input_shape):
+        features = self.encoder.compute_output_shape(input_shape)
+        self.projector.build(features)
+        if self.probe:
+            self.probe.build(features)
+            self.probe_optimizer.build(self.probe.trainable_variables)
+        self.built = True
+
+    def pair_loss(self, x1, x2, training: bool):
+        raise NotImplementedError
+
+    def ssl_variables(self) -> list:
+        """What the pretext loss trains: everything but the probe (and BYOL's EMA target)."""
+        probe = {id(v) for v in self.probe.trainable_variables} if self.probe else set()
+        return [v for v in self.trainable_variables if id(v) not in probe]
+
+    def after_step(self) -> None:
+        """Hook after each optimizer step (BYOL's EMA update)."""
+
+    def views(self, x):
+        return self.augmenter(x, training=True), self.augmenter(x, training=True)
+
+    def train_step(self, data):
+        images, labeled = data if isinstance(data, tuple) and len(data) == 2 and self.probe else (data, None)
+        images = keras.utils.unpack_x_y_sample_weight(images)[0]
+        x1, x2 = self.views(images)
+        variables = self.ssl_variables()
+        with tf.GradientTape() as tape:
+            loss = self.pair_loss(x1, x2, training=True)
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.after_step()
+        self.loss_tracker.update_state(loss)
+        if labeled is not None:
+            self._probe_step(*labeled, train=True)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x1, x2 = self.views(images)  # random views in validation too: the loss is defined on them
+        self.loss_tracker.update_state(self.pair_loss(x1, x2, training=False))
+        if self.probe is not None and labels is not None:
+            self._probe_step(images, labels, train=False)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _probe_step(self, images, labels, train: bool) -> None:
+        features = tf.stop_gradient(self.encoder(images, training=False))
+        with tf.GradientTape() as tape:
+            logits = self.probe(features)
+            loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+            loss = tf.reduce_mean(loss)
+        if train:
+            variables = self.probe.trainable_variables
+            self.probe_optimizer.apply(tape.gradient(loss, variables), variables)
+        self.probe_loss.update_state(loss)
+        self.probe_accuracy.update_state(labels, logits)
+
+
+def built(task: TwoViewTask) -> TwoViewTask:
+    """The task with its projector, probe (and BYOL's target) built, ready to compile."""
+    task.build((None, *task.encoder.input_shape[1:]))
+    return task
