@@ -170,7 +170,11 @@ class DownstreamConfig:
     label_fraction: float | None = None
     val_per_class: int = MISSING
     batch_size: int = MISSING
-    baseline: bool = True
+    evals: list[str] = field(default_factory=lambda: ["finetune", "scratch"])
+    linear_epochs: int = 100
+    linear_lr: float = 1e-2
+    knn_k: int = 20
+    patience: int = 0  # early stopping on validation loss, in epochs; 0: off
 
 
 @dataclass

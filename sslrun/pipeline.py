@@ -16,7 +16,7 @@ import sslrun
 from sslrun.config import pretext_from
 from sslrun.data.datasets import DATASETS
 from sslrun.data.splits import Budget, Splits, make_splits
-from sslrun.downstream.finetune import finetune
+from sslrun.downstream.evals import EVALS, PRETRAINED_ORDER, EvalInputs
 from sslrun.downstream.pretrained import load_pretrained_encoder, resolve_pretext_dir
 from sslrun.encoders import ENCODERS, build_encoder
 from sslrun.errors import SslrunError
@@ -54,6 +54,11 @@ def check_config(cfg: DictConfig) -> None:
         if value <= 0:
             raise SslrunError(f"{key}={value}: must be a positive number")
     budget(cfg.downstream)  # exactly one label budget, positive
+    for name in cfg.downstream.evals:
+        if name not in EVALS:
+            raise SslrunError(f"downstream.evals: {name!r} is not an evaluation; valid: {', '.join(EVALS.names())}")
+    if not cfg.downstream.evals and stage != "pretext":
+        raise SslrunError("downstream.evals is empty; name at least one of " + ", ".join(EVALS.names()))
 
 
 def budget(d: DictConfig) -> Budget:
@@ -74,14 +79,22 @@ def load_splits(cfg: DictConfig) -> tuple[Splits, str]:
 
 
 def run_downstream(cfg: DictConfig, splits: Splits, pretext_dir: Path, out: Path) -> dict[str, Any]:
-    encoder, info = load_pretrained_encoder(pretext_dir, splits.image_shape)
+    """Every evaluation in downstream.evals on the same splits; histories to out/history.csv."""
+    _, info = load_pretrained_encoder(pretext_dir, splits.image_shape)
     if info["encoder"]["name"] != cfg.encoder.name:
         log.warning("using the pretext run's encoder %s (this config names %s)", info["encoder"]["name"], cfg.encoder.name)
-    results = {"ssl": finetune(encoder, splits, cfg.downstream, cfg.seed, "ssl", pretrained=True)}
-    if cfg.downstream.baseline:
-        scratch = build_encoder(info["encoder"]["name"], splits.image_shape, info["encoder"].get("width", 1.0))
-        results["baseline"] = finetune(scratch, splits, cfg.downstream, cfg.seed, "baseline", pretrained=False)
-    write_history_csv([row for r in results.values() for row in r.pop("history")], out / "history.csv")
+    enc = info["encoder"]
+    inputs = EvalInputs(
+        pretrained=lambda: load_pretrained_encoder(pretext_dir, splits.image_shape)[0],
+        scratch=lambda: build_encoder(enc["name"], splits.image_shape, enc.get("width", 1.0)),
+        splits=splits, d=cfg.downstream, seed=cfg.seed,
+    )
+    results = {}
+    for name in cfg.downstream.evals:
+        results[name] = EVALS.get(name)(inputs)
+        log.info("%s: test accuracy %.4f (%.1fs)", name, results[name]["test_accuracy"], results[name]["seconds"])
+    rows = [{"eval": name, **row} for name, r in results.items() for row in r.pop("history")]
+    write_history_csv(rows, out / "history.csv")
     return results
 
 
@@ -119,10 +132,13 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     if cfg.stage.value != "pretext":
         downstream = run_downstream(cfg, splits, pretext_dir, run_dir / "downstream")
         metrics["downstream"] = downstream
-        metrics["ssl_test_accuracy"] = downstream["ssl"]["test_accuracy"]
-        if "baseline" in downstream:
-            metrics["baseline_test_accuracy"] = downstream["baseline"]["test_accuracy"]
-            metrics["gain"] = metrics["ssl_test_accuracy"] - metrics["baseline_test_accuracy"]
+        ssl = next((downstream[e] for e in PRETRAINED_ORDER if e in downstream), None)
+        if ssl is not None:
+            metrics["ssl_test_accuracy"] = ssl["test_accuracy"]
+        if "scratch" in downstream:
+            metrics["baseline_test_accuracy"] = downstream["scratch"]["test_accuracy"]
+            if ssl is not None:
+                metrics["gain"] = metrics["ssl_test_accuracy"] - metrics["baseline_test_accuracy"]
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     write_reports(run_dir, metrics, "sslrun " + " ".join(sys.argv[1:]))
     print_table(metrics)

@@ -27,6 +27,7 @@ def test_smoke_run_writes_every_artifact(tmp_path):
         assert (run / name).is_file(), name
     assert len((run / "pretext/history.csv").read_text().splitlines()) == 3  # header + 2 epochs
     assert "from scratch (baseline)" in res.stdout and "fine-tuned from pretext" in res.stdout
+    assert set(metrics["downstream"]) == {"finetune", "scratch"}
     assert not list(run.rglob("*.tmp*"))
 
 
@@ -34,7 +35,7 @@ def test_pretext_then_downstream_stage(tmp_path):
     res = run_cli(SMOKE + ["stage=pretext", "hydra.run.dir=pre"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "pre/pretext/COMPLETE").is_file() and not (tmp_path / "pre/downstream").exists()
-    args = ["stage=downstream", "pretext.from=pre", "downstream.baseline=false", "hydra.run.dir=down"]
+    args = ["stage=downstream", "pretext.from=pre", "downstream.evals=[finetune]", "hydra.run.dir=down"]
     res = run_cli(SMOKE + args, tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = json.loads((tmp_path / "down/metrics.json").read_text())

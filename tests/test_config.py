@@ -35,7 +35,8 @@ def test_defaults():
     cfg = _compose([])
     assert (cfg.dataset.name, cfg.pretext.name, cfg.encoder.name, cfg.downstream.name) == (
         "fashion_mnist", "rotation", "small_cnn", "finetune")
-    assert cfg.pretext["from"] is None and cfg.downstream.labels_per_class == 100 and cfg.downstream.baseline
+    assert cfg.pretext["from"] is None and cfg.downstream.labels_per_class == 100
+    assert list(cfg.downstream.evals) == ["finetune", "scratch"]
 
 
 def test_every_option_has_a_description():

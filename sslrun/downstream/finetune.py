@@ -58,9 +58,12 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
     train = image_batches(splits.labeled_x, splits.labeled_y, batch_size=d.batch_size, shuffle=True, seed=seed)
     val = image_batches(splits.val_x, splits.val_y, batch_size=256, shuffle=False) if len(splits.val_x) else None
     steps = -(-len(splits.labeled_x) // d.batch_size)
+    callbacks = [RichProgress(label, epochs, steps, show_bars=True)]
+    if d.patience and val is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(patience=d.patience, restore_best_weights=True))
     history = model.fit(
         train, epochs=epochs, validation_data=val, verbose=0, shuffle=False,  # tf.data shuffles
-        callbacks=[RichProgress(label, epochs, steps, show_bars=True)],
+        callbacks=callbacks,
     )
     keys = list(history.history)
     return [{"epoch": i + 1, **{k: float(history.history[k][i]) for k in keys}} for i in range(len(history.epoch))]
@@ -72,12 +75,12 @@ def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, nam
     A pretrained encoder is frozen in phase 1; the scratch baseline trains
     everything in both phases, with the same epochs and learning rates.
     """
-    keras.utils.set_random_seed(seed)  # the same head init and batch order for ssl and baseline
+    keras.utils.set_random_seed(seed)  # the same head init and batch order for finetune and scratch
     model = classifier(encoder, splits.num_classes, d.head_dropout)
     start = time.perf_counter()
     rows = []
     if pretrained:
-        freeze(encoder, d.freeze.value)
+        freeze(encoder, getattr(d.freeze, "value", d.freeze))
     rows += [{"model": name, "phase": "frozen" if pretrained else "phase1", **r}
              for r in _fit_phase(model, splits, f"{name} phase 1", d.frozen_epochs, d.frozen_lr, d, seed)]
     unfreeze(encoder)

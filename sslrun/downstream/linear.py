@@ -1,0 +1,35 @@
+"""Linear probe: a linear classifier on frozen, standardised encoder features."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import keras
+from omegaconf import DictConfig
+
+from sslrun.data.splits import Splits
+from sslrun.downstream.features import features
+
+
+def linear_probe(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int) -> dict[str, Any]:
+    """Features once, then Dense(num_classes) on them; early stopping on validation loss when there is one."""
+    start = time.perf_counter()
+    f_lab, f_val, f_test = (features(encoder, x) for x in (splits.labeled_x, splits.val_x, splits.test_x))
+    keras.utils.set_random_seed(seed)
+    norm = keras.layers.Normalization()  # probes on raw features are at the mercy of their scale
+    norm.adapt(f_lab)
+    model = keras.Sequential([keras.Input(f_lab.shape[1:]), norm, keras.layers.Dense(splits.num_classes)])
+    model.compile(optimizer=keras.optimizers.Adam(d.linear_lr),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    val = (f_val, splits.val_y) if len(f_val) else None
+    callbacks = [keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)] if val else []
+    history = model.fit(f_lab, splits.labeled_y, batch_size=d.batch_size, epochs=d.linear_epochs,
+                        validation_data=val, callbacks=callbacks, verbose=0)
+    loss, accuracy = model.evaluate(f_test, splits.test_y, batch_size=1024, verbose=0)
+    rows = [{"phase": "linear", "epoch": i + 1, **{k: float(v[i]) for k, v in history.history.items()}}
+            for i in range(len(history.epoch))]
+    return {"test_accuracy": float(accuracy), "test_loss": float(loss),
+            "seconds": round(time.perf_counter() - start, 2), "history": rows}
+
+

@@ -1,0 +1,55 @@
+"""Downstream evaluations: each registered one on synthetic data, kNN and the probe on known features."""
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from sslrun.data.splits import make_splits
+from sslrun.data.synthetic import make_synthetic
+from sslrun.downstream.evals import EVALS, EvalInputs
+from sslrun.downstream.knn import knn_predict
+from sslrun.encoders import build_encoder
+
+D = OmegaConf.create({
+    "batch_size": 32, "frozen_epochs": 2, "frozen_lr": 1e-3, "unfrozen_epochs": 2, "unfrozen_lr": 1e-4,
+    "freeze": "encoder", "head_dropout": 0.0, "optimizer": "adam", "linear_epochs": 30, "linear_lr": 1e-2,
+    "knn_k": 5, "patience": 0,
+})
+
+
+def test_knn_is_perfect_on_separable_features():
+    rng = np.random.default_rng(0)
+    centres = np.eye(10, 16) * 10
+    y = np.repeat(np.arange(10), 20)
+    f = centres[y] + rng.normal(0, 0.5, (200, 16))
+    q_y = np.repeat(np.arange(10), 7)
+    q = centres[q_y] + rng.normal(0, 0.5, (70, 16))
+    assert (knn_predict(f, y, q, k=5, num_classes=10, chunk=16) == q_y).all()
+
+
+def test_knn_k_larger_than_the_training_set_is_clamped():
+    f = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert knn_predict(f, np.array([0, 1]), np.array([[2.0, 0.1]]), k=50, num_classes=2).tolist() == [0]
+
+
+@pytest.mark.parametrize("name", EVALS.names())
+def test_every_eval_on_synthetic(name):
+    raw = make_synthetic(400, 200, 0.1)
+    splits = make_splits(raw, 10, 2, seed=0, num_classes=10)
+    encoder = lambda: build_encoder("small_cnn", (28, 28, 1), 0.25)  # noqa: E731
+    out = EVALS.get(name)(EvalInputs(encoder, encoder, splits, D, seed=0))
+    assert 0.0 <= out["test_accuracy"] <= 1.0 and out["seconds"] > 0
+    assert out["test_loss"] is None if name == "knn" else np.isfinite(out["test_loss"])
+    if name == "linear":
+        assert out["history"] and out["history"][0]["phase"] == "linear"
+
+
+def test_linear_probe_learns_from_a_fixed_informative_encoder():
+    import keras
+
+    raw = make_synthetic(600, 300, 0.05)
+    splits = make_splits(raw, 20, 5, seed=0, num_classes=10)
+    # a frozen "encoder" whose features are the mean pixel per column: the class sets the shape's x position
+    enc = lambda: keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 3)))])  # noqa: E731,E501
+    out = EVALS.get("linear")(EvalInputs(enc, enc, splits, D, seed=0))
+    assert out["test_accuracy"] > 0.6
