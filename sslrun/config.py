@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Optional
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
@@ -170,6 +170,8 @@ class DownstreamConfig:
     label_fraction: float | None = None
     val_per_class: int = MISSING
     batch_size: int = MISSING
+    label_budgets: Optional[list[Any]] = None  # noqa: UP045  a study: several budgets, numbers or "all"
+    repeats: int = 1  # label draws per budget (seeded by repeat); pretext is trained once
     evals: list[str] = field(default_factory=lambda: ["finetune", "scratch"])
     linear_epochs: int = 100
     linear_lr: float = 1e-2
@@ -215,6 +217,7 @@ class Config:
     stage: Stage = Stage.all
     data_dir: str | None = None
     cache_dir: str = MISSING
+    tensorboard: bool = True
 
 
 def register_schemas() -> None:

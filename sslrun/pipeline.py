@@ -14,13 +14,16 @@ from omegaconf import DictConfig, OmegaConf
 
 import sslrun
 from sslrun.config import pretext_from
+from sslrun.data.base import RawData
 from sslrun.data.datasets import DATASETS
 from sslrun.data.splits import Budget, Splits, make_splits
-from sslrun.downstream.evals import EVALS, PRETRAINED_ORDER, EvalInputs
+from sslrun.downstream.evals import EVALS, PRETRAINED_ORDER
 from sslrun.downstream.pretrained import load_pretrained_encoder, resolve_pretext_dir
+from sslrun.downstream.study import StudyResult, mean_or_none, per_eval_summary, run_study
 from sslrun.encoders import ENCODERS, build_encoder
 from sslrun.errors import SslrunError
 from sslrun.pretext import PRETEXTS
+from sslrun.report.stats import summarize
 from sslrun.report.summary import print_table, write_history_csv, write_reports
 from sslrun.training.pretext import run_pretext
 
@@ -65,37 +68,48 @@ def budget(d: DictConfig) -> Budget:
     return Budget(d.labels_per_class, d.num_labels, d.label_fraction)
 
 
-def load_splits(cfg: DictConfig) -> tuple[Splits, str]:
+def budgets(d: DictConfig) -> list[Budget]:
+    raw_budgets = OmegaConf.to_container(d.label_budgets) if d.label_budgets is not None else None
+    return Budget.study(d.labels_per_class, d.num_labels, d.label_fraction, raw_budgets)
+
+
+def load_raw(cfg: DictConfig) -> RawData:
     params = OmegaConf.to_container(cfg.dataset, resolve=True, enum_to_str=True)
-    pool = params.pop("pool")
+    params.pop("pool")
     raw = DATASETS.build(params.pop("name"), data_dir=cfg.data_dir, cache_dir=cfg.cache_dir, **params)
     if raw.image_shape[-1] != cfg.dataset.channels:
         raise SslrunError(f"{cfg.dataset.name} has {raw.image_shape[-1]} channels but dataset.channels={cfg.dataset.channels}")
-    d = cfg.downstream
-    splits = make_splits(raw, budget(d), d.val_per_class, cfg.seed, cfg.dataset.num_classes, pool)
+    return raw
+
+
+def first_splits(cfg: DictConfig, raw: RawData) -> Splits:
+    """The splits of the first budget, repeat 0: the pretext pool and validation images of the pretext stage."""
+    d, first = cfg.downstream, budgets(cfg.downstream)[0]
+    pool = str(getattr(cfg.dataset.pool, "value", cfg.dataset.pool))
+    splits = make_splits(raw, first, d.val_per_class, cfg.seed, cfg.dataset.num_classes, pool)
     log.info("data %s from %s: %s (pretext pool: %s, %s)", cfg.dataset.name, raw.source, splits.sizes(),
-             splits.pool, budget(d).describe())
-    return splits, raw.source
+             splits.pool, first.describe())
+    return splits
 
 
-def run_downstream(cfg: DictConfig, splits: Splits, pretext_dir: Path, out: Path) -> dict[str, Any]:
-    """Every evaluation in downstream.evals on the same splits; histories to out/history.csv."""
-    _, info = load_pretrained_encoder(pretext_dir, splits.image_shape)
+def load_splits(cfg: DictConfig) -> tuple[Splits, str]:
+    raw = load_raw(cfg)
+    return first_splits(cfg, raw), raw.source
+
+
+def run_downstream(cfg: DictConfig, raw: RawData, image_shape: tuple, pretext_dir: Path, run_dir: Path) -> StudyResult:
+    """Every evaluation x budget x repeat; results.csv and downstream/history.csv."""
+    _, info = load_pretrained_encoder(pretext_dir, image_shape)
     if info["encoder"]["name"] != cfg.encoder.name:
         log.warning("using the pretext run's encoder %s (this config names %s)", info["encoder"]["name"], cfg.encoder.name)
     enc = info["encoder"]
-    inputs = EvalInputs(
-        pretrained=lambda: load_pretrained_encoder(pretext_dir, splits.image_shape)[0],
-        scratch=lambda: build_encoder(enc["name"], splits.image_shape, enc.get("width", 1.0)),
-        splits=splits, d=cfg.downstream, seed=cfg.seed,
-    )
-    results = {}
-    for name in cfg.downstream.evals:
-        results[name] = EVALS.get(name)(inputs)
-        log.info("%s: test accuracy %.4f (%.1fs)", name, results[name]["test_accuracy"], results[name]["seconds"])
-    rows = [{"eval": name, **row} for name, r in results.items() for row in r.pop("history")]
-    write_history_csv(rows, out / "history.csv")
-    return results
+    encoders = (lambda: load_pretrained_encoder(pretext_dir, image_shape)[0],
+                lambda: build_encoder(enc["name"], image_shape, enc.get("width", 1.0)))
+    tb_root = run_dir / "tensorboard" / "downstream" if cfg.tensorboard else None
+    study = run_study(raw, budgets(cfg.downstream), cfg, encoders, tb_root, cfg.trainer.progress)
+    write_history_csv(study.rows, run_dir / "results.csv")
+    write_history_csv(study.history, run_dir / "downstream" / "history.csv")
+    return study
 
 
 def _setup(cfg: DictConfig) -> None:
@@ -109,18 +123,21 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     check_config(cfg)
     _setup(cfg)
     start = time.perf_counter()
-    splits, source = load_splits(cfg)
+    raw = load_raw(cfg)
+    splits = first_splits(cfg, raw)
     metrics: dict[str, Any] = {
         "sslrun_version": sslrun.__version__,
         "dataset": cfg.dataset.name,
-        "data_source": source,
+        "data_source": raw.source,
         "pretext_task": cfg.pretext.name,
         "encoder": cfg.encoder.name,
         "seed": cfg.seed,
         "stage": cfg.stage.value,
         "splits": splits.sizes(),
         "pretext_pool": splits.pool,
-        "label_budget": budget(cfg.downstream).describe(),
+        "label_budget": budget(cfg.downstream).describe() if cfg.downstream.label_budgets is None
+        else [b.describe() for b in budgets(cfg.downstream)],
+        "repeats": cfg.downstream.repeats,
     }
     if pretext_from(cfg):
         pretext_dir = resolve_pretext_dir(pretext_from(cfg))
@@ -129,18 +146,59 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     else:
         pretext_dir = run_dir / "pretext"
         metrics["pretext"] = run_pretext(cfg, splits, pretext_dir)
+    study = None
     if cfg.stage.value != "pretext":
-        downstream = run_downstream(cfg, splits, pretext_dir, run_dir / "downstream")
-        metrics["downstream"] = downstream
-        ssl = next((downstream[e] for e in PRETRAINED_ORDER if e in downstream), None)
-        if ssl is not None:
-            metrics["ssl_test_accuracy"] = ssl["test_accuracy"]
-        if "scratch" in downstream:
-            metrics["baseline_test_accuracy"] = downstream["scratch"]["test_accuracy"]
-            if ssl is not None:
-                metrics["gain"] = metrics["ssl_test_accuracy"] - metrics["baseline_test_accuracy"]
+        study = run_downstream(cfg, raw, splits.image_shape, pretext_dir, run_dir)
+        metrics.update(study_metrics(study, budgets(cfg.downstream)[0].key))
     metrics["seconds"] = round(time.perf_counter() - start, 2)
-    write_reports(run_dir, metrics, "sslrun " + " ".join(sys.argv[1:]))
+    plots = make_plots(run_dir, study, splits.class_names) if study else {}
+    write_reports(run_dir, metrics, "sslrun " + " ".join(sys.argv[1:]), plots)
     print_table(metrics)
     log.info("run finished in %.1fs; metrics in %s", metrics["seconds"], run_dir / "metrics.json")
     return metrics.get("ssl_test_accuracy")
+
+
+def study_metrics(study: StudyResult, first_budget: str) -> dict[str, Any]:
+    """metrics.json: the study's statistics, and the headline numbers at the first budget."""
+    summary = summarize(study.rows)
+    downstream = per_eval_summary(summary, first_budget)
+    for name, entry in downstream.items():
+        rows = [r for r in study.rows if r["eval"] == name and r["budget"] == first_budget]
+        entry["test_accuracy"] = entry["mean"]
+        entry["test_loss"] = mean_or_none([r["test_loss"] for r in rows])
+        entry["seconds"] = round(sum(r["seconds"] for r in rows), 2)
+    out: dict[str, Any] = {"downstream": downstream, "study": summary}
+    ssl = next((downstream[e] for e in PRETRAINED_ORDER if e in downstream), None)
+    if ssl is not None:
+        out["ssl_test_accuracy"] = ssl["test_accuracy"]
+    if "scratch" in downstream:
+        out["baseline_test_accuracy"] = downstream["scratch"]["test_accuracy"]
+        if ssl is not None:
+            out["gain"] = out["ssl_test_accuracy"] - out["baseline_test_accuracy"]
+    return out
+
+
+def make_plots(run_dir: Path, study: StudyResult, class_names: tuple[str, ...]) -> dict[str, Path]:
+    """The run's figures (PNG, next to report.md)."""
+    from sslrun.report import plots
+
+    out: dict[str, Path] = {}
+    fig = run_dir / "figures"
+    fig.mkdir(exist_ok=True)
+    summary = summarize(study.rows)
+    out["boxplots"] = plots.plot_boxplots(study.rows, fig / "boxplots.png")
+    if len({s["budget"] for s in summary}) > 1:
+        out["label_efficiency"] = plots.plot_label_efficiency(summary, fig / "label_efficiency.png")
+    histories = {name: run_dir / sub / "history.csv" for name, sub in (("pretext", "pretext"), ("downstream", "downstream"))}
+    histories = {k: v for k, v in histories.items() if v.is_file()}
+    if histories:
+        out["training_curves"] = plots.plot_training_curves(histories, fig / "training_curves.png")
+    first = next((study.first[e] for e in (*PRETRAINED_ORDER, "scratch") if e in study.first), None)
+    if first is not None and "predictions" in first and study.first_splits is not None:
+        s = study.first_splits
+        out["predictions"] = plots.plot_prediction_grid(s.test_x, s.test_y, first["predictions"], class_names,
+                                                        fig / "predictions.png")
+    examples = run_dir / "pretext" / "examples.png"
+    if examples.is_file():
+        out["pretext_examples"] = examples
+    return out

@@ -20,9 +20,12 @@ class Budget:
     labels_per_class: int | None = None
     num_labels: int | None = None
     label_fraction: float | None = None
+    every_label: bool = False  # the budget "all": every train label not used for validation (the ceiling)
 
     def __post_init__(self) -> None:
-        given = [k for k, v in self.__dict__.items() if v is not None]
+        if self.every_label:
+            return
+        given = [k for k, v in self.__dict__.items() if v is not None and k != "every_label"]
         if len(given) != 1:
             raise DataError(
                 f"give exactly one label budget, got {', '.join(given) or 'none'}: e.g. "
@@ -32,8 +35,10 @@ class Budget:
         if value <= 0 or (self.label_fraction is not None and self.label_fraction > 1):
             raise DataError(f"downstream.{given[0]}={value}: must be positive (a fraction at most 1)")
 
-    def per_class(self, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def per_class(self, counts: np.ndarray, rng: np.random.Generator, val_per_class: int = 0) -> np.ndarray:
         """Labels to draw from each class, given how many images each class has."""
+        if self.every_label:
+            return counts - val_per_class
         if self.labels_per_class is not None:
             return np.full(len(counts), self.labels_per_class)
         if self.label_fraction is not None:
@@ -44,8 +49,35 @@ class Budget:
         return need
 
     def describe(self) -> str:
-        key, value = next((k, v) for k, v in self.__dict__.items() if v is not None)
+        if self.every_label:
+            return "all labels"
+        key, value = next((k, v) for k, v in self.__dict__.items() if v is not None and k != "every_label")
         return f"{key}={value}"
+
+    @property
+    def key(self) -> str:
+        """The budget's value as written in results.csv: "10", "0.05", "all"."""
+        if self.every_label:
+            return "all"
+        return str(next(v for k, v in self.__dict__.items() if v is not None and k != "every_label"))
+
+    @staticmethod
+    def study(labels_per_class: int | None, num_labels: int | None, label_fraction: float | None,
+              budgets: list | None) -> list[Budget]:
+        """The budgets of a study: `budgets` in the unit of whichever budget key is set, or that one budget."""
+        single = Budget(labels_per_class, num_labels, label_fraction)
+        if not budgets:
+            return [single]
+        unit = next(k for k in ("labels_per_class", "num_labels", "label_fraction") if getattr(single, k) is not None)
+        out = []
+        for value in budgets:
+            if str(value).lower() == "all":
+                out.append(Budget(every_label=True))
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                raise DataError(f"downstream.label_budgets: {value!r} is not a number or 'all'")
+            else:
+                out.append(Budget(**{unit: value}))
+        return out
 
 
 @dataclass
@@ -86,7 +118,7 @@ def draw_stratified(
     rng = np.random.default_rng([seed, repeat])
     classes = np.unique(y)
     counts = np.array([np.sum(y == c) for c in classes])
-    need = budget.per_class(counts, rng)
+    need = budget.per_class(counts, rng, val_per_class)
     first, second = [], []
     for c, n_labeled, have in zip(classes, need, counts, strict=True):
         if have < n_labeled + val_per_class:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -28,6 +29,7 @@ class EvalInputs:
     splits: Splits
     d: DictConfig
     seed: int
+    tb_dir: Path | None = None  # TensorBoard logs of this evaluation's phases, when on
 
 
 EVALS: Registry[dict[str, Any]] = Registry("evaluation")
@@ -35,17 +37,17 @@ EVALS: Registry[dict[str, Any]] = Registry("evaluation")
 
 @EVALS.register("finetune")
 def _finetune(inp: EvalInputs) -> dict[str, Any]:
-    return finetune(inp.pretrained(), inp.splits, inp.d, inp.seed, "finetune", pretrained=True)
+    return finetune(inp.pretrained(), inp.splits, inp.d, inp.seed, "finetune", pretrained=True, tb_dir=inp.tb_dir)
 
 
 @EVALS.register("scratch")
 def _scratch(inp: EvalInputs) -> dict[str, Any]:
-    return finetune(inp.scratch(), inp.splits, inp.d, inp.seed, "scratch", pretrained=False)
+    return finetune(inp.scratch(), inp.splits, inp.d, inp.seed, "scratch", pretrained=False, tb_dir=inp.tb_dir)
 
 
 @EVALS.register("linear")
 def _linear(inp: EvalInputs) -> dict[str, Any]:
-    return linear_probe(inp.pretrained(), inp.splits, inp.d, inp.seed)
+    return linear_probe(inp.pretrained(), inp.splits, inp.d, inp.seed, inp.tb_dir)
 
 
 @EVALS.register("knn")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 from omegaconf import DictConfig
 
 from sslrun.data.pipeline import image_batches
@@ -47,7 +49,8 @@ def unfreeze(encoder: keras.Model) -> None:
         layer.trainable = True
 
 
-def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: DictConfig, seed: int) -> list[dict]:
+def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: DictConfig, seed: int,
+               tb_dir: Path | None = None) -> list[dict]:
     if epochs <= 0:
         return []
     model.compile(
@@ -61,6 +64,8 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
     callbacks = [RichProgress(label, epochs, steps, show_bars=True)]
     if d.patience and val is not None:
         callbacks.append(keras.callbacks.EarlyStopping(patience=d.patience, restore_best_weights=True))
+    if tb_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0))
     history = model.fit(
         train, epochs=epochs, validation_data=val, verbose=0, shuffle=False,  # tf.data shuffles
         callbacks=callbacks,
@@ -69,7 +74,8 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
     return [{"epoch": i + 1, **{k: float(history.history[k][i]) for k in keys}} for i in range(len(history.epoch))]
 
 
-def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, name: str, pretrained: bool) -> dict[str, Any]:
+def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, name: str, pretrained: bool,
+             tb_dir: Path | None = None) -> dict[str, Any]:
     """Phase 1 (`frozen_epochs`, `frozen_lr`) then phase 2 (`unfrozen_epochs`, `unfrozen_lr`).
 
     A pretrained encoder is frozen in phase 1; the scratch baseline trains
@@ -79,16 +85,26 @@ def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, nam
     model = classifier(encoder, splits.num_classes, d.head_dropout)
     start = time.perf_counter()
     rows = []
-    if pretrained:
-        freeze(encoder, getattr(d.freeze, "value", d.freeze))
-    rows += [{"model": name, "phase": "frozen" if pretrained else "phase1", **r}
-             for r in _fit_phase(model, splits, f"{name} phase 1", d.frozen_epochs, d.frozen_lr, d, seed)]
-    unfreeze(encoder)
-    rows += [{"model": name, "phase": "unfrozen" if pretrained else "phase2", **r}
-             for r in _fit_phase(model, splits, f"{name} phase 2", d.unfrozen_epochs, d.unfrozen_lr, d, seed + 1)]
-    test = image_batches(splits.test_x, splits.test_y, batch_size=256, shuffle=False)
-    model.compile(loss=LOSS, metrics=["accuracy"])  # compiled even when both phases have 0 epochs
-    loss, accuracy = model.evaluate(test, verbose=0)
-    seconds = time.perf_counter() - start
-    log.info("%s: test accuracy %.4f, loss %.4f (%.1fs)", name, accuracy, loss, seconds)
-    return {"test_accuracy": float(accuracy), "test_loss": float(loss), "seconds": round(seconds, 2), "history": rows}
+    phases = [("frozen" if pretrained else "phase1", d.frozen_epochs, d.frozen_lr),
+              ("unfrozen" if pretrained else "phase2", d.unfrozen_epochs, d.unfrozen_lr)]
+    for i, (phase, epochs, lr) in enumerate(phases):
+        if i == 0 and pretrained:
+            freeze(encoder, getattr(d.freeze, "value", d.freeze))
+        if i == 1:
+            unfreeze(encoder)
+        tb = tb_dir / phase if tb_dir is not None else None
+        rows += [{"phase": phase, **r}
+                 for r in _fit_phase(model, splits, f"{name} {phase}", epochs, lr, d, seed + i, tb)]
+    result = evaluate_logits(model.predict(image_batches(splits.test_x, batch_size=256, shuffle=False), verbose=0),
+                             splits.test_y)
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    log.info("%s: test accuracy %.4f, loss %.4f (%.1fs)", name, result["test_accuracy"], result["test_loss"],
+             result["seconds"])
+    return {**result, "history": rows}
+
+
+def evaluate_logits(logits: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Test accuracy and mean cross-entropy from logits, and the predicted classes (for the prediction grid)."""
+    loss = float(keras.ops.convert_to_numpy(LOSS(y, logits)))
+    predictions = np.argmax(logits, axis=1)
+    return {"test_accuracy": float(np.mean(predictions == y)), "test_loss": loss, "predictions": predictions}

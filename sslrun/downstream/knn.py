@@ -28,9 +28,9 @@ def knn_predict(train_f: np.ndarray, train_y: np.ndarray, query_f: np.ndarray, k
     return out
 
 
-def knn_eval(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int) -> dict[str, Any]:
+def knn_eval(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, tb_dir=None) -> dict[str, Any]:
     start = time.perf_counter()
     f_lab, f_test = features(encoder, splits.labeled_x), features(encoder, splits.test_x)
     pred = knn_predict(f_lab, splits.labeled_y, f_test, d.knn_k, splits.num_classes)
-    return {"test_accuracy": float(np.mean(pred == splits.test_y)), "test_loss": None,
+    return {"test_accuracy": float(np.mean(pred == splits.test_y)), "test_loss": None, "predictions": pred,
             "seconds": round(time.perf_counter() - start, 2), "history": []}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -10,9 +11,11 @@ from omegaconf import DictConfig
 
 from sslrun.data.splits import Splits
 from sslrun.downstream.features import features
+from sslrun.downstream.finetune import evaluate_logits
 
 
-def linear_probe(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int) -> dict[str, Any]:
+def linear_probe(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int,
+                 tb_dir: Path | None = None) -> dict[str, Any]:
     """Features once, then Dense(num_classes) on them; early stopping on validation loss when there is one."""
     start = time.perf_counter()
     f_lab, f_val, f_test = (features(encoder, x) for x in (splits.labeled_x, splits.val_x, splits.test_x))
@@ -24,12 +27,13 @@ def linear_probe(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int)
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     val = (f_val, splits.val_y) if len(f_val) else None
     callbacks = [keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)] if val else []
+    if tb_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(tb_dir / "linear"), write_graph=False, profile_batch=0))
     history = model.fit(f_lab, splits.labeled_y, batch_size=d.batch_size, epochs=d.linear_epochs,
                         validation_data=val, callbacks=callbacks, verbose=0)
-    loss, accuracy = model.evaluate(f_test, splits.test_y, batch_size=1024, verbose=0)
+    result = evaluate_logits(model.predict(f_test, batch_size=1024, verbose=0), splits.test_y)
     rows = [{"phase": "linear", "epoch": i + 1, **{k: float(v[i]) for k, v in history.history.items()}}
             for i in range(len(history.epoch))]
-    return {"test_accuracy": float(accuracy), "test_loss": float(loss),
-            "seconds": round(time.perf_counter() - start, 2), "history": rows}
+    return {**result, "seconds": round(time.perf_counter() - start, 2), "history": rows}
 
 

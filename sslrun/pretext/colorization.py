@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sslrun.pretext.colour import AB_SCALE, LUMA, gray3, rgb_to_lab
+from sslrun.pretext.colour import AB_SCALE, LUMA, gray3, lab_to_rgb, rgb_to_lab
 from sslrun.pretext.losses import colorization_loss
 from sslrun.pretext.registry import PRETEXTS
 
@@ -81,6 +81,14 @@ class ColorizationTask(keras.Model):
         x = keras.utils.unpack_x_y_sample_weight(data)[0]
         self.loss_tracker.update_state(colorization_loss(self.colour_target(x), self(x, training=False)))
         return {"loss": self.loss_tracker.result()}
+
+    def examples(self, x) -> dict:
+        """Input (gray), predicted colour and the true image, as RGB in [0, 1], for the report."""
+        pred = self(x, training=False)
+        if self.target == "lab_ab":
+            lab = rgb_to_lab(x)
+            pred = lab_to_rgb(tf.concat([lab[..., :1], pred * AB_SCALE], axis=-1))
+        return {"kind": "colorization", "gray": gray3(x).numpy(), "predicted": pred.numpy(), "target": np.asarray(x)}
 
     def finalize_encoder(self) -> None:
         """Fold the first convolution onto the luminance (see the module docstring)."""

@@ -27,3 +27,14 @@ def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
     f = tf.where(xyz > eps, tf.pow(tf.maximum(xyz, eps), 1.0 / 3.0), (24389.0 / 27.0 * xyz + 16.0) / 116.0)
     fx, fy, fz = tf.unstack(f, axis=-1)
     return tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+
+
+def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
+    """sRGB in [0, 1] of CIE L*a*b* values (the inverse of rgb_to_lab, clipped to the gamut)."""
+    lab = tf.cast(lab, tf.float32)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = tf.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    xyz = tf.where(f > 6.0 / 29.0, f**3, (116.0 * f - 16.0) * 27.0 / 24389.0) * _WHITE
+    linear = tf.tensordot(xyz, tf.transpose(tf.linalg.inv(_RGB_TO_XYZ)), axes=1)
+    linear = tf.clip_by_value(linear, 0.0, 1.0)
+    return tf.where(linear <= 0.0031308, 12.92 * linear, 1.055 * tf.pow(linear, 1.0 / 2.4) - 0.055)

@@ -71,6 +71,13 @@ class RotationTask(keras.Model):
         logits = self(x, training=False)
         return self._update(rotation_loss(labels, logits), labels, logits)
 
+    def examples(self, x) -> dict:
+        """Images in a known rotation (k = i mod 4) with the predicted rotation, for the report."""
+        k = tf.range(tf.shape(x)[0]) % 4
+        rotated = rotate_by(tf.convert_to_tensor(x), k)
+        pred = tf.argmax(self(rotated, training=False), axis=-1)
+        return {"kind": "rotation", "images": rotated.numpy(), "true_k": k.numpy(), "pred_k": pred.numpy()}
+
     def _update(self, loss, labels, logits):
         self.loss_tracker.update_state(loss)
         self.accuracy.update_state(labels, logits)

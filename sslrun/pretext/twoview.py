@@ -93,6 +93,11 @@ class TwoViewTask(keras.Model):
     def views(self, x):
         return self.augmenter(x, training=True), self.augmenter(x, training=True)
 
+    def examples(self, x) -> dict:
+        """Two augmented views of each image, for the report."""
+        v1, v2 = self.views(tf.convert_to_tensor(x))
+        return {"kind": "views", "view1": v1.numpy(), "view2": v2.numpy()}
+
     def train_step(self, data):
         images, labeled = data if isinstance(data, tuple) and len(data) == 2 and self.probe else (data, None)
         images = keras.utils.unpack_x_y_sample_weight(images)[0]

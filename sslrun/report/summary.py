@@ -47,11 +47,30 @@ def result_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows.append((label, _pct(accuracy), f"{loss:.4f}", f"{pre.get('seconds', 0):.1f}"))
     for key, r in (metrics.get("downstream") or {}).items():
         loss = "-" if r.get("test_loss") is None else f"{r['test_loss']:.4f}"
-        rows.append((EVAL_LABELS.get(key, key), _pct(r["test_accuracy"]), loss, f"{r['seconds']:.1f}"))
+        label = EVAL_LABELS.get(key, key) + (f" (mean of {r['n']})" if r.get("n", 1) > 1 else "")
+        rows.append((label, _pct(r["test_accuracy"]), loss, f"{r['seconds']:.1f}"))
     return rows
 
 
+def study_rows(metrics: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per evaluation x budget: n, mean, std, 95% CI, paired difference against scratch and its p-value."""
+    rows = []
+    for s in metrics.get("study") or []:
+        ci = "-" if s["ci_low"] is None else f"{_pct(s['ci_low'])} .. {_pct(s['ci_high'])}"
+        std = "-" if s["std"] is None else f"{100 * s['std']:.2f}"
+        vs = s.get("vs_scratch") or {}
+        diff = "-" if not vs else f"{100 * vs['diff_mean']:+.2f}"
+        p = "-" if vs.get("p_value") is None else f"{vs['p_value']:.3g}"
+        rows.append((s["eval"], str(s["budget"]), str(s["labeled"]), str(s["n"]), _pct(s["mean"]), std, ci, diff, p))
+    return rows
+
+
+STUDY_COLUMNS = ("eval", "budget", "labeled", "repeats", "mean", "std (pts)", "95% CI", "vs scratch (pts)",
+                 "p (Wilcoxon)")
+
+
 def print_table(metrics: dict[str, Any]) -> None:
+    console = Console()
     table = Table(title=f"sslrun: {metrics['pretext_task']} on {metrics['dataset']} (seed {metrics['seed']})")
     for col in ("model", "accuracy", "loss", "seconds"):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -59,18 +78,32 @@ def print_table(metrics: dict[str, Any]) -> None:
         table.add_row(*row)
     if metrics.get("gain") is not None:
         table.caption = f"pretext gain over baseline: {100 * metrics['gain']:+.2f} points of test accuracy"
-    Console().print(table)
+    console.print(table)
+    if _is_study(metrics):
+        study = Table(title="label-efficiency study: test accuracy over repeats")
+        for col in STUDY_COLUMNS:
+            study.add_column(col, justify="left" if col == "eval" else "right")
+        for row in study_rows(metrics):
+            study.add_row(*row)
+        console.print(study)
 
 
-def report_markdown(metrics: dict[str, Any], command: str) -> str:
+def _is_study(metrics: dict[str, Any]) -> bool:
+    return bool(metrics.get("study")) and (metrics.get("repeats", 1) > 1 or isinstance(metrics.get("label_budget"), list))
+
+
+def report_markdown(metrics: dict[str, Any], command: str, plots: dict[str, Path] | None = None,
+                    run_dir: Path | None = None) -> str:
     sizes = metrics["splits"]
     lines = [
         f"# sslrun report: {metrics['pretext_task']} on {metrics['dataset']}",
         "",
         f"Command: `{command}`",
         "",
-        f"Splits: {sizes['pretext']} unlabeled for pretext, {sizes['labeled']} labeled, "
-        f"{sizes['val']} validation, {sizes['test']} test. Data: {metrics['data_source']}.",
+        f"Splits: {sizes['pretext']} unlabeled for pretext ({metrics.get('pretext_pool', 'train')}), "
+        f"{sizes['labeled']} labeled, {sizes['val']} validation, {sizes['test']} test. "
+        f"Label budget: {metrics.get('label_budget')}; repeats: {metrics.get('repeats', 1)}. "
+        f"Data: {metrics['data_source']}.",
         "",
         "| model | test accuracy (pretext row: its own validation metric) | loss | seconds |",
         "| --- | ---: | ---: | ---: |",
@@ -78,10 +111,20 @@ def report_markdown(metrics: dict[str, Any], command: str) -> str:
     lines += [f"| {' | '.join(row)} |" for row in result_rows(metrics)]
     if metrics.get("gain") is not None:
         lines += ["", f"Gain of pretext training over the scratch baseline: **{100 * metrics['gain']:+.2f}** points."]
-    lines += ["", "Histories: `pretext/history.csv`, `downstream/history.csv`. Config: `.hydra/config.yaml`.", ""]
+    if _is_study(metrics):
+        lines += ["", "## Study", "", "Mean test accuracy over repeats (label draws); 95% CI of the mean from "
+                  "Student's t; paired difference against `scratch` on the same draws, Wilcoxon signed-rank "
+                  "test (two-sided).", "",
+                  f"| {' | '.join(STUDY_COLUMNS)} |", "|" + " --- |" * len(STUDY_COLUMNS)]
+        lines += [f"| {' | '.join(row)} |" for row in study_rows(metrics)]
+    for name, path in (plots or {}).items():
+        rel = path.relative_to(run_dir) if run_dir and path.is_relative_to(run_dir) else path
+        lines += ["", f"![{name}]({rel})"]
+    lines += ["", "Per-repeat results: `results.csv`. Histories: `pretext/history.csv`, `downstream/history.csv`; "
+              "TensorBoard: `tensorboard/`. Config: `.hydra/config.yaml`.", ""]
     return "\n".join(lines)
 
 
-def write_reports(run_dir: Path, metrics: dict[str, Any], command: str) -> None:
+def write_reports(run_dir: Path, metrics: dict[str, Any], command: str, plots: dict[str, Path] | None = None) -> None:
     atomic_write_json(run_dir / "metrics.json", metrics)
-    atomic_write_text(run_dir / "report.md", report_markdown(metrics, command))
+    atomic_write_text(run_dir / "report.md", report_markdown(metrics, command, plots, run_dir))

@@ -54,6 +54,25 @@ def task_data(task: keras.Model, splits: Splits, batch_size: int, seed: int):
     return train, image_batches(splits.val_x, splits.val_y, batch_size=batch_size, shuffle=False)
 
 
+def write_examples(task: keras.Model, x_uint8, path: Path) -> None:
+    """The task's own picture of what it learned (rotations, views, colours); never fails the run."""
+    if not hasattr(task, "examples") or len(x_uint8) == 0:
+        return
+    from sslrun.report import plots
+
+    try:
+        ex = task.examples(x_uint8.astype("float32") / 255.0)
+        kind = ex.pop("kind")
+        if kind == "rotation":
+            plots.plot_rotation_examples(ex["images"], ex["true_k"], ex["pred_k"], path)
+        elif kind == "views":
+            plots.plot_view_pairs(ex["view1"], ex["view2"], path)
+        elif kind == "colorization":
+            plots.plot_colorization_examples(ex["gray"], ex["predicted"], ex["target"], path)
+    except Exception as err:  # a figure is not worth losing a trained encoder over
+        log.warning("could not draw pretext examples to %s: %s", path, err)
+
+
 def run_pretext(cfg: DictConfig, splits: Splits, out: Path) -> dict[str, Any]:
     """Train cfg.pretext on splits.pretext_x; write out/encoder.weights.h5, history.csv, COMPLETE."""
     out.mkdir(parents=True, exist_ok=True)
@@ -75,12 +94,16 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path) -> dict[str, Any]:
         keras.callbacks.CSVLogger(str(out / "history.csv")),
         RichProgress("pretext", trainer.epochs, steps, trainer.progress),
     ]
+    if cfg.tensorboard:  # <run dir>/tensorboard/pretext, next to the downstream phases
+        tb = out.parent / "tensorboard" / "pretext"
+        callbacks.append(keras.callbacks.TensorBoard(str(tb), write_graph=False, profile_batch=0))
     start = time.perf_counter()
     history = task.fit(
         train, epochs=trainer.epochs, steps_per_epoch=steps if trainer.steps_per_epoch else None,
         validation_data=val, callbacks=callbacks, verbose=0, shuffle=False,  # tf.data shuffles
     )
     seconds = time.perf_counter() - start
+    write_examples(task, splits.val_x[:16], out / "examples.png")
     if hasattr(task, "finalize_encoder"):  # e.g. colorization folds its first conv onto the luminance
         task.finalize_encoder()
     atomic_save_weights(encoder, out / WEIGHTS)

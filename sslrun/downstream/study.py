@@ -1,0 +1,92 @@
+"""A study: every evaluation x label budget x repeat over one pretext encoder, with progress and an ETA."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from sslrun.data.base import RawData
+from sslrun.data.splits import Budget, Splits, make_splits
+from sslrun.downstream.evals import EVALS, EvalInputs
+
+log = logging.getLogger("sslrun")
+
+REPEAT_SEED_STRIDE = 7919  # training seed of repeat r: seed + r * stride (repeat 0 trains with `seed` itself)
+
+
+@dataclass
+class StudyResult:
+    rows: list[dict[str, Any]] = field(default_factory=list)  # results.csv
+    history: list[dict[str, Any]] = field(default_factory=list)  # downstream/history.csv
+    first: dict[str, dict[str, Any]] = field(default_factory=dict)  # eval -> result at the first budget, repeat 0
+    first_splits: Splits | None = None
+
+
+def run_study(
+    raw: RawData, budgets: list[Budget], cfg: DictConfig, encoders: tuple[Callable, Callable], tb_root: Path | None,
+    show_bars: bool = True,
+) -> StudyResult:
+    """Each (budget, repeat) draws its own labels; every evaluation of that pair sees the same draw."""
+    d, out = cfg.downstream, StudyResult()
+    total = len(budgets) * d.repeats * len(d.evals)
+    with _progress(show_bars) as progress:
+        task = progress.add_task("downstream", total=total)
+        for budget in budgets:
+            for repeat in range(d.repeats):
+                splits = make_splits(raw, budget, d.val_per_class, cfg.seed, cfg.dataset.num_classes,
+                                     str(getattr(cfg.dataset.pool, "value", cfg.dataset.pool)), repeat=repeat)
+                out.first_splits = out.first_splits or splits
+                for name in d.evals:
+                    progress.update(task, description=f"{name} budget {budget.key} repeat {repeat + 1}/{d.repeats}")
+                    tb = tb_root / name / f"budget_{budget.key}" / f"repeat_{repeat}" if tb_root else None
+                    inputs = EvalInputs(*encoders, splits=splits, d=d, seed=cfg.seed + repeat * REPEAT_SEED_STRIDE,
+                                        tb_dir=tb)
+                    result = EVALS.get(name)(inputs)
+                    _record(out, name, budget, repeat, splits, result)
+                    progress.advance(task)
+                    log.info("%s budget %s repeat %d: test accuracy %.4f (%.1fs)", name, budget.key, repeat,
+                             result["test_accuracy"], result["seconds"])
+    return out
+
+
+def _record(out: StudyResult, name: str, budget: Budget, repeat: int, splits: Splits, result: dict) -> None:
+    out.rows.append({"eval": name, "budget": budget.key, "labeled": len(splits.labeled_y), "repeat": repeat,
+                     "test_accuracy": result["test_accuracy"], "test_loss": result["test_loss"],
+                     "seconds": result["seconds"]})
+    out.history += [{"eval": name, "budget": budget.key, "repeat": repeat, **row} for row in result.pop("history")]
+    if name not in out.first:
+        out.first[name] = result  # keeps "predictions" for the prediction grid
+    else:
+        result.pop("predictions", None)
+
+
+def _progress(show_bars: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("ETA"), TimeRemainingColumn(), disable=not (show_bars and sys.stderr.isatty()),
+    )
+
+
+def per_eval_summary(summary: list[dict[str, Any]], first_budget: str) -> dict[str, dict[str, Any]]:
+    """metrics.json's `downstream`: per evaluation, the statistics at the first budget."""
+    return {s["eval"]: {k: v for k, v in s.items() if k != "eval"} for s in summary if s["budget"] == first_budget}
+
+
+def mean_or_none(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None

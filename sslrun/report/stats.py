@@ -1,0 +1,66 @@
+"""Statistics of a study: per evaluation and label budget, and paired against `scratch` on the same draws.
+
+Mean, sample standard deviation, and a 95% confidence interval of the mean from
+Student's t (scipy.stats.t). The paired comparison uses the Wilcoxon signed-rank
+test (scipy.stats.wilcoxon, two-sided): repeats share their label draw, so the
+per-repeat differences are paired, and accuracy differences over 10-20 draws
+are not reliably normal, which the paired t-test would assume.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+BASELINE = "scratch"
+
+
+def mean_ci(values: list[float], level: float = 0.95) -> dict[str, float | int | None]:
+    """n, mean, std (ddof=1), and the t confidence interval of the mean (None when n < 2)."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    out: dict[str, float | int | None] = {"n": n, "mean": float(x.mean()) if n else None,
+                                          "std": None, "ci_low": None, "ci_high": None}
+    if n >= 2:
+        std = float(x.std(ddof=1))
+        out["std"] = std
+        if std == 0:
+            out["ci_low"] = out["ci_high"] = float(x.mean())
+        else:
+            low, high = stats.t.interval(level, n - 1, loc=x.mean(), scale=std / math.sqrt(n))
+            out["ci_low"], out["ci_high"] = float(low), float(high)
+    return out
+
+
+def paired_vs_baseline(values: dict[int, float], baseline: dict[int, float]) -> dict[str, Any] | None:
+    """Differences on the repeats both have: mean and CI of the difference, Wilcoxon signed-rank p-value."""
+    common = sorted(set(values) & set(baseline))
+    if not common:
+        return None
+    diff = [values[r] - baseline[r] for r in common]
+    out = {"n_pairs": len(common), **{f"diff_{k}": v for k, v in mean_ci(diff).items() if k != "n"}}
+    nonzero = [d for d in diff if d != 0]
+    out["test"] = "wilcoxon signed-rank, two-sided"
+    out["p_value"] = float(stats.wilcoxon(diff).pvalue) if len(nonzero) >= 1 and len(common) >= 2 else None
+    return out
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per (eval, budget) from results rows (eval, budget, repeat, test_accuracy, ...)."""
+    acc: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    labeled: dict[str, int] = {}
+    for row in rows:
+        acc[(row["eval"], str(row["budget"]))][int(row["repeat"])] = float(row["test_accuracy"])
+        labeled[str(row["budget"])] = int(row.get("labeled") or 0)
+    out = []
+    for (name, budget), by_repeat in acc.items():
+        entry = {"eval": name, "budget": budget, "labeled": labeled[budget],
+                 **mean_ci([by_repeat[r] for r in sorted(by_repeat)])}
+        if name != BASELINE and (BASELINE, budget) in acc:
+            entry["vs_scratch"] = paired_vs_baseline(by_repeat, acc[(BASELINE, budget)])
+        out.append(entry)
+    return out
