@@ -85,6 +85,7 @@ class SyntheticDatasetConfig(DatasetConfig):
 # dataclass gets no generated __init__/__repr__ (OmegaConf needs neither).
 class _PretextBase:
     name: str = MISSING
+    cache: bool = True  # reuse <cache_dir>/pretext/<key> when an identical pretext stage already ran
 
 
 _PretextBase.__annotations__["from"] = Optional[str]  # noqa: UP045  (evaluated at runtime)

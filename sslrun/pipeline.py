@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -25,6 +26,8 @@ from sslrun.errors import SslrunError
 from sslrun.pretext import PRETEXTS
 from sslrun.report.stats import summarize
 from sslrun.report.summary import print_table, write_history_csv, write_reports
+from sslrun.training.artifacts import COMPLETE, atomic_write_json, is_complete
+from sslrun.training.cache import cache_key, key_parts, link_run_dir, locked
 from sslrun.training.pretext import run_pretext
 
 log = logging.getLogger("sslrun")
@@ -143,9 +146,11 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         pretext_dir = resolve_pretext_dir(pretext_from(cfg))
         log.info("reusing the pretext stage in %s", pretext_dir)
         metrics["pretext"] = {"reused_from": str(pretext_dir)}
+    elif cfg.pretext.cache:
+        pretext_dir, metrics["pretext"] = cached_pretext(cfg, splits, raw.source, run_dir)
     else:
         pretext_dir = run_dir / "pretext"
-        metrics["pretext"] = run_pretext(cfg, splits, pretext_dir)
+        metrics["pretext"] = run_pretext(cfg, splits, pretext_dir, tb_dir(cfg, run_dir))
     study = None
     if cfg.stage.value != "pretext":
         study = run_downstream(cfg, raw, splits.image_shape, pretext_dir, run_dir)
@@ -156,6 +161,29 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     print_table(metrics)
     log.info("run finished in %.1fs; metrics in %s", metrics["seconds"], run_dir / "metrics.json")
     return metrics.get("ssl_test_accuracy")
+
+
+def tb_dir(cfg: DictConfig, run_dir: Path) -> Path | None:
+    return run_dir / "tensorboard" / "pretext" if cfg.tensorboard else None
+
+
+def cached_pretext(cfg: DictConfig, splits: Splits, source: str, run_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """Reuse the pretext stage of an identical earlier run, or train it (once, under a lock) into the cache."""
+    parts = key_parts(cfg, splits, source)
+    key = cache_key(parts)
+    key_dir = Path(cfg.cache_dir).expanduser() / "pretext" / key
+    reused = is_complete(key_dir)
+    if not reused:
+        with locked(key_dir.with_suffix(".lock"), f"pretext cache key {key}"):
+            reused = is_complete(key_dir)  # another process may have finished it while we waited
+            if not reused:
+                atomic_write_json(key_dir / "key.json", parts)
+                run_pretext(cfg, splits, key_dir, tb_dir(cfg, run_dir))
+    link_run_dir(run_dir / "pretext", key_dir)
+    info = json.loads((key_dir / COMPLETE).read_text())
+    if reused:
+        log.info("pretext: reusing cache key %s (%s); pretext.cache=false retrains", key, key_dir)
+    return key_dir, {**info, "cache_key": key, "cache_dir": str(key_dir), "reused": reused}
 
 
 def study_metrics(study: StudyResult, first_budget: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ def run_cli(
     full_env = {**os.environ, "HOME": str(tmp / "home"), "TF_CPP_MIN_LOG_LEVEL": "2",
                 "SSLRUN_SYSTEM_DATASETS": str(tmp / "system-datasets")}
     full_env.pop("SSLRUN_DATA_DIR", None)
+    full_env.pop("SSLRUN_CACHE_DIR", None)  # the cache lives under the test's HOME
     full_env.update(env or {})
     return subprocess.run(
         sslrun_exe(exe) + args, cwd=tmp, env=full_env, capture_output=True, text=True, timeout=timeout

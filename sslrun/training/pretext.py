@@ -30,7 +30,7 @@ WEIGHTS = "encoder.weights.h5"
 def task_params(pretext_cfg: DictConfig) -> dict[str, Any]:
     """The pretext node minus what is not a task parameter."""
     params = OmegaConf.to_container(pretext_cfg, resolve=True, enum_to_str=True)
-    for key in ("name", "from"):
+    for key in ("name", "from", "cache"):
         params.pop(key, None)
     return params
 
@@ -73,7 +73,7 @@ def write_examples(task: keras.Model, x_uint8, path: Path) -> None:
         log.warning("could not draw pretext examples to %s: %s", path, err)
 
 
-def run_pretext(cfg: DictConfig, splits: Splits, out: Path) -> dict[str, Any]:
+def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None = None) -> dict[str, Any]:
     """Train cfg.pretext on splits.pretext_x; write out/encoder.weights.h5, history.csv, COMPLETE."""
     out.mkdir(parents=True, exist_ok=True)
     trainer = cfg.trainer
@@ -94,9 +94,8 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path) -> dict[str, Any]:
         keras.callbacks.CSVLogger(str(out / "history.csv")),
         RichProgress("pretext", trainer.epochs, steps, trainer.progress),
     ]
-    if cfg.tensorboard:  # <run dir>/tensorboard/pretext, next to the downstream phases
-        tb = out.parent / "tensorboard" / "pretext"
-        callbacks.append(keras.callbacks.TensorBoard(str(tb), write_graph=False, profile_batch=0))
+    if tb_dir is not None:  # <run dir>/tensorboard/pretext, next to the downstream phases
+        callbacks.append(keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0))
     start = time.perf_counter()
     history = task.fit(
         train, epochs=trainer.epochs, steps_per_epoch=steps if trainer.steps_per_epoch else None,
