@@ -223,7 +223,9 @@ def _epochs(by_line: dict[str, list[dict[str, str]]]) -> dict[str, np.ndarray]:
     out, last_end = {}, {}
     for name, rows in by_line.items():
         raw = np.array([float(r["epoch"]) if r.get("epoch") not in (None, "") else i
-                        for i, r in enumerate(rows)]) + 1  # CSVLogger counts from 0
+                        for i, r in enumerate(rows)])
+        if raw.size and raw.min() == 0:  # CSVLogger counts from 0, sslrun's own histories from 1
+            raw = raw + 1
         evaluation = name.split("/")[0]
         if evaluation in last_end and raw.size and raw[0] <= last_end[evaluation]:
             raw = raw + last_end[evaluation] - raw[0] + 1
