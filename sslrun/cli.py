@@ -11,6 +11,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from sslrun.config import register_schemas
@@ -38,6 +39,8 @@ def _task(cfg: DictConfig) -> float | None:
     except SslrunError as err:
         log.error("%s", err)
         print(f"sslrun: error: {err}", file=sys.stderr)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # a failed job must not end the sweep: Hydra runs the rest, then exits non-zero
         sys.exit(err.exit_code)
 
 

@@ -109,3 +109,13 @@ def test_help_lists_groups_options_descriptions(tmp_path):
 def test_cfg_job_prints_composed_config(tmp_path):
     res = run_cli(["--cfg", "job", "pretext.mode=all"], tmp_path)
     assert res.returncode == 0 and "mode: all" in res.stdout and "labels_per_class: 100" in res.stdout
+
+
+def test_failed_job_does_not_end_a_multirun(tmp_path):
+    args = ["-m", "experiment=smoke", "stage=pretext", "trainer.epochs=1", "trainer.progress=false",
+            "downstream.labels_per_class=500,50", "hydra.sweep.dir=sw"]
+    res = run_cli(args, tmp_path)
+    assert res.returncode != 0  # the sweep reports its failure
+    assert "class 0 (square) has 120 training images, fewer than the 500 labeled" in res.stderr
+    assert (tmp_path / "sw/1/pretext/COMPLETE").exists()  # the job after the failed one still ran
+    assert not (tmp_path / "sw/0/metrics.json").exists()
