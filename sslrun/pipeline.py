@@ -124,6 +124,9 @@ def _setup(cfg: DictConfig) -> None:
 def run(cfg: DictConfig, run_dir: Path) -> float | None:
     """Run the stages cfg.stage asks for in run_dir; return the SSL test accuracy (None if not measured)."""
     check_config(cfg)
+    if (run_dir / "metrics.json").is_file():
+        log.info("%s already holds a finished run (metrics.json); nothing to do", run_dir)
+        return json.loads((run_dir / "metrics.json").read_text()).get("ssl_test_accuracy")
     _setup(cfg)
     start = time.perf_counter()
     raw = load_raw(cfg)
@@ -148,6 +151,10 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         metrics["pretext"] = {"reused_from": str(pretext_dir)}
     elif cfg.pretext.cache:
         pretext_dir, metrics["pretext"] = cached_pretext(cfg, splits, raw.source, run_dir)
+    elif is_complete(run_dir / "pretext"):  # a rerun of a run whose pretext stage finished
+        pretext_dir = run_dir / "pretext"
+        log.info("pretext stage in %s already finished; not training again", pretext_dir)
+        metrics["pretext"] = json.loads((pretext_dir / COMPLETE).read_text())
     else:
         pretext_dir = run_dir / "pretext"
         metrics["pretext"] = run_pretext(cfg, splits, pretext_dir, tb_dir(cfg, run_dir))

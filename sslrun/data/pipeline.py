@@ -44,6 +44,34 @@ def image_batches(
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def epoch_batches(
+    x: np.ndarray | ImageStack, *, batch_size: int, seed: int, epochs: int, start_epoch: int = 0,
+    steps_per_epoch: int | None = None,
+) -> tf.data.Dataset:
+    """Training batches for epochs start_epoch..epochs-1 in one stream, images only.
+
+    Epoch e visits the images in a permutation drawn statelessly from (seed, e), so
+    a run resumed at epoch e sees exactly the batches an uninterrupted run would.
+    `steps_per_epoch` caps an epoch (cycling the permutation if it is longer than the data).
+    """
+    stack = as_stack(x)
+    n = len(stack)
+    per_epoch = (steps_per_epoch or -(-n // batch_size)) * batch_size
+
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        ds = tf.data.Dataset.from_tensor_slices(order)
+        if steps_per_epoch:
+            ds = ds.repeat().take(per_epoch)
+        return ds.batch(batch_size)
+
+    gather_images = _tensor_gather(stack) if _fits_in_memory(stack) else _numpy_gather(stack)
+    ds = tf.data.Dataset.range(start_epoch, epochs).flat_map(one_epoch)
+    images = ds.map(lambda idx: tf.cast(gather_images(idx), tf.float32) / 255.0, num_parallel_calls=tf.data.AUTOTUNE)
+    return images.prefetch(tf.data.AUTOTUNE)
+
+
 def _fits_in_memory(stack: ImageStack) -> bool:
     return not stack.on_disk and stack.nbytes <= IN_MEMORY_BYTES
 

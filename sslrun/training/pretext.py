@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import inspect
 import logging
 import math
@@ -10,15 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
 import sslrun
-from sslrun.data.pipeline import image_batches
+from sslrun.data.pipeline import epoch_batches, image_batches
 from sslrun.data.splits import Splits
 from sslrun.encoders import build_encoder
 from sslrun.pretext import PRETEXTS
 from sslrun.training.artifacts import atomic_save_weights, atomic_write_text, mark_complete
+from sslrun.training.checkpoint import (
+    PREEMPTED_EXIT,
+    EpochCheckpoint,
+    Preempted,
+    clean_temp_files,
+    restore_latest,
+)
 from sslrun.training.optim import make_optimizer
 from sslrun.training.progress import RichProgress
 
@@ -43,15 +52,20 @@ def build_task(pretext_cfg: DictConfig, encoder: keras.Model, seed: int, num_cla
     return builder(**{k: v for k, v in context.items() if k in wanted}, **task_params(pretext_cfg))
 
 
-def task_data(task: keras.Model, splits: Splits, batch_size: int, seed: int):
-    """Training and validation batches; tasks with an online probe also get labeled batches."""
-    train = image_batches(splits.pretext_x, batch_size=batch_size, shuffle=True, seed=seed)
+def task_data(task: keras.Model, splits: Splits, trainer: DictConfig, seed: int, start_epoch: int, steps: int):
+    """Training batches from start_epoch on (order fixed by seed and epoch) and validation batches.
+
+    Tasks with an online probe also get labeled batches, zipped with the unlabeled ones.
+    """
+    train = epoch_batches(splits.pretext_x, batch_size=trainer.batch_size, seed=seed, epochs=trainer.epochs,
+                          start_epoch=start_epoch, steps_per_epoch=steps if trainer.steps_per_epoch else None)
     if not getattr(task, "uses_labels", False):
-        return train, image_batches(splits.val_x, batch_size=batch_size, shuffle=False)
-    labeled = image_batches(splits.labeled_x, splits.labeled_y, batch_size=min(batch_size, len(splits.labeled_x)),
-                            shuffle=True, seed=seed + 1).repeat()
-    train = tf.data.Dataset.zip((train, labeled))
-    return train, image_batches(splits.val_x, splits.val_y, batch_size=batch_size, shuffle=False)
+        return train, image_batches(splits.val_x, batch_size=trainer.batch_size, shuffle=False)
+    size = min(trainer.batch_size, len(splits.labeled_x))
+    labeled = image_batches(splits.labeled_x, splits.labeled_y, batch_size=size, shuffle=True,
+                            seed=seed + 1 + start_epoch).repeat()
+    return (tf.data.Dataset.zip((train, labeled)),
+            image_batches(splits.val_x, splits.val_y, batch_size=trainer.batch_size, shuffle=False))
 
 
 def write_examples(task: keras.Model, x_uint8, path: Path) -> None:
@@ -74,39 +88,52 @@ def write_examples(task: keras.Model, x_uint8, path: Path) -> None:
 
 
 def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None = None) -> dict[str, Any]:
-    """Train cfg.pretext on splits.pretext_x; write out/encoder.weights.h5, history.csv, COMPLETE."""
+    """Train cfg.pretext on splits.pretext_x; write out/encoder.weights.h5, history.csv, COMPLETE.
+
+    Resumes from out/checkpoints when an earlier attempt was interrupted.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    clean_temp_files(out)
     trainer = cfg.trainer
     encoder = build_encoder(cfg.encoder.name, splits.image_shape, cfg.encoder.width)
     task = build_task(cfg.pretext, encoder, cfg.seed, splits.num_classes)
     task.compile(optimizer=make_optimizer(trainer.optimizer, trainer.learning_rate), jit_compile=trainer.jit_compile)
+    task(np.zeros((1, *splits.image_shape), "float32"), training=False)  # build every head before any restore
+    start_epoch = restore_latest(out, task)
+    keep_history_rows(out / "history.csv", start_epoch)
 
-    train, val = task_data(task, splits, trainer.batch_size, cfg.seed)
     steps = math.ceil(len(splits.pretext_x) / trainer.batch_size)
     if trainer.steps_per_epoch:
         steps = min(steps, trainer.steps_per_epoch)
-        train = train.repeat()
+    train, val = task_data(task, splits, trainer, cfg.seed, start_epoch, steps)
     log.info(
-        "pretext %s on %d unlabeled images, encoder %s (%d parameters), %d epochs x %d steps",
+        "pretext %s on %d unlabeled images, encoder %s (%d parameters), %d epochs x %d steps%s",
         cfg.pretext.name, len(splits.pretext_x), cfg.encoder.name, encoder.count_params(), trainer.epochs, steps,
+        f", resuming after epoch {start_epoch}" if start_epoch else "",
     )
+    checkpoints = EpochCheckpoint(out)
     callbacks = [
-        keras.callbacks.CSVLogger(str(out / "history.csv")),
+        checkpoints,
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0),
         RichProgress("pretext", trainer.epochs, steps, trainer.progress),
     ]
     if tb_dir is not None:  # <run dir>/tensorboard/pretext, next to the downstream phases
         callbacks.append(keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0))
     start = time.perf_counter()
-    history = task.fit(
-        train, epochs=trainer.epochs, steps_per_epoch=steps if trainer.steps_per_epoch else None,
-        validation_data=val, callbacks=callbacks, verbose=0, shuffle=False,  # tf.data shuffles
+    task.fit(
+        train, epochs=trainer.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
+        validation_data=val, callbacks=callbacks, verbose=0, shuffle=False,  # order: epoch_batches
     )
+    if checkpoints.stop_signal:
+        raise Preempted(f"pretext stopped by {checkpoints.stop_signal}; rerun the same command to resume from "
+                        f"{out / 'checkpoints'} (exit code {PREEMPTED_EXIT})")
     seconds = time.perf_counter() - start
     write_examples(task, splits.val_x[:16], out / "examples.png")
     if hasattr(task, "finalize_encoder"):  # e.g. colorization folds its first conv onto the luminance
         task.finalize_encoder()
     atomic_save_weights(encoder, out / WEIGHTS)
-    last = {k: float(v[-1]) for k, v in history.history.items()}
+    last = last_history_row(out / "history.csv")
+    trained = trainer.epochs - start_epoch
     info = {
         "sslrun_version": sslrun.__version__,
         "task": cfg.pretext.name,
@@ -114,11 +141,30 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
         "input_shape": list(splits.image_shape),
         "dataset": cfg.dataset.name,
         "epochs": trainer.epochs,
+        "resumed_after_epoch": start_epoch,
         "seconds": round(seconds, 2),
-        "images_per_second": round(trainer.epochs * steps * trainer.batch_size / seconds, 1),
+        "images_per_second": round(trained * steps * trainer.batch_size / seconds, 1) if trained else None,
         **last,
     }
     atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     mark_complete(out, info)  # last: the stage is done only when this exists
     log.info("pretext done in %.1fs: %s; weights in %s", seconds, {k: round(v, 4) for k, v in last.items()}, out / WEIGHTS)
     return info
+
+
+def keep_history_rows(path: Path, epochs_done: int) -> None:
+    """Drop history rows of epochs after the resume point (an epoch cut short may have been logged)."""
+    if not path.is_file():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(float(r[0])) < epochs_done]
+    if epochs_done == 0:
+        kept = []
+    atomic_write_text(path, "".join(",".join(r) + "\n" for r in kept))
+
+
+def last_history_row(path: Path) -> dict[str, float]:
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return {k: float(v) for k, v in rows[-1].items() if k != "epoch" and v not in ("", None)} if rows else {}
