@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ STUDY_COLUMNS = ("eval", "budget", "labeled", "repeats", "mean", "std (pts)", "9
 
 
 def print_table(metrics: dict[str, Any]) -> None:
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 150)  # logs and CI: no squeezed columns
     table = Table(title=f"sslrun: {metrics['pretext_task']} on {metrics['dataset']} (seed {metrics['seed']})")
     for col in ("model", "accuracy", "loss", "seconds"):
         table.add_column(col, justify="left" if col == "model" else "right")
