@@ -49,6 +49,12 @@ class RotationMode(Enum):
     random = "random"  # one random rotation per image (seed 004)
 
 
+class Precision(Enum):
+    float32 = "float32"
+    mixed_float16 = "mixed_float16"  # GPUs with fp16 tensor cores; loss scaling in every train step
+    mixed_bfloat16 = "mixed_bfloat16"  # TPUs, recent GPUs, CPUs with AVX512_BF16
+
+
 class Freeze(Enum):
     encoder = "encoder"  # the whole encoder is frozen in phase 1
     backbone = "backbone"  # only layers before the encoder's dense "neck" (seeds 000, 004)
@@ -202,6 +208,7 @@ class TrainerConfig:
     learning_rate: float = MISSING
     steps_per_epoch: int | None = None  # cap per epoch, for smoke runs
     jit_compile: bool = False
+    precision: Precision = Precision.float32
     deterministic: bool = False
     progress: bool = True
 

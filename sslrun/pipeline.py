@@ -116,6 +116,7 @@ def run_downstream(cfg: DictConfig, raw: RawData, image_shape: tuple, pretext_di
 
 
 def _setup(cfg: DictConfig) -> None:
+    keras.mixed_precision.set_global_policy(cfg.trainer.precision.value)  # pretext and downstream models alike
     keras.utils.set_random_seed(cfg.seed)
     if cfg.trainer.deterministic:
         tf.config.experimental.enable_op_determinism()

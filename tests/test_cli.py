@@ -119,3 +119,10 @@ def test_failed_job_does_not_end_a_multirun(tmp_path):
     assert "class 0 (square) has 120 training images, fewer than the 500 labeled" in res.stderr
     assert (tmp_path / "sw/1/pretext/COMPLETE").exists()  # the job after the failed one still ran
     assert not (tmp_path / "sw/0/metrics.json").exists()
+
+
+def test_smoke_run_in_mixed_bfloat16(tmp_path):
+    res = run_cli(SMOKE + ["trainer.precision=mixed_bfloat16", "trainer.epochs=1", "hydra.run.dir=run"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert np.isfinite(metrics["pretext"]["loss"]) and 0 <= metrics["ssl_test_accuracy"] <= 1

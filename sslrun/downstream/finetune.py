@@ -25,7 +25,8 @@ def classifier(encoder: keras.Model, num_classes: int, dropout: float) -> keras.
     x = encoder(inputs)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(num_classes, name="classifier")(x)
+    # logits in float32 under mixed precision
+    outputs = keras.layers.Dense(num_classes, name="classifier", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"{encoder.name}_classifier")
 
 

@@ -22,7 +22,7 @@ def linear_probe(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int,
     keras.utils.set_random_seed(seed)
     norm = keras.layers.Normalization()  # probes on raw features are at the mercy of their scale
     norm.adapt(f_lab)
-    model = keras.Sequential([keras.Input(f_lab.shape[1:]), norm, keras.layers.Dense(splits.num_classes)])
+    model = keras.Sequential([keras.Input(f_lab.shape[1:]), norm, keras.layers.Dense(splits.num_classes, dtype="float32")])
     model.compile(optimizer=keras.optimizers.Adam(d.linear_lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     val = (f_val, splits.val_y) if len(f_val) else None

@@ -45,7 +45,7 @@ def decoder(feature_shape: tuple[int, ...], size: int, width: int, out_channels:
                    keras.layers.BatchNormalization(), keras.layers.ReLU()]
     if feature_shape[0] * 2**steps != size:
         layers.append(keras.layers.Resizing(size, size))
-    layers.append(keras.layers.Conv2D(out_channels, 1, activation=activation))
+    layers.append(keras.layers.Conv2D(out_channels, 1, activation=activation, dtype="float32"))  # outputs in float32
     return keras.Sequential(layers, name="colour_decoder")
 
 
@@ -73,7 +73,8 @@ class ColorizationTask(keras.Model):
         x = keras.utils.unpack_x_y_sample_weight(data)[0]
         with tf.GradientTape() as tape:
             loss = colorization_loss(self.colour_target(x), self(x, training=True))
-        self.optimizer.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+            scaled = self.optimizer.scale_loss(loss)  # mixed_float16: loss scaling; otherwise the loss itself
+        self.optimizer.apply(tape.gradient(scaled, self.trainable_variables), self.trainable_variables)
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
 

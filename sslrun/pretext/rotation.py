@@ -38,7 +38,7 @@ class RotationTask(keras.Model):
         super().__init__(**kwargs)
         self.encoder = encoder
         head = [keras.layers.Dense(head_hidden, activation="relu")] if head_hidden else []
-        self.head = keras.Sequential([*head, keras.layers.Dense(4)], name="rotation_head")
+        self.head = keras.Sequential([*head, keras.layers.Dense(4, dtype="float32")], name="rotation_head")
         self.mode = mode
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -62,7 +62,8 @@ class RotationTask(keras.Model):
         with tf.GradientTape() as tape:
             logits = self(x, training=True)
             loss = rotation_loss(labels, logits)
-        grads = tape.gradient(loss, self.trainable_variables)
+            scaled = self.optimizer.scale_loss(loss)  # mixed_float16: loss scaling; otherwise the loss itself
+        grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
         return self._update(loss, labels, logits)
 

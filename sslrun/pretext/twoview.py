@@ -58,7 +58,7 @@ class TwoViewTask(keras.Model):
                  num_classes: int, probe_lr: float = 1e-3, **kwargs):
         super().__init__(**kwargs)
         self.encoder, self.augmenter, self.projector = encoder, augmenter, projector
-        self.probe = keras.layers.Dense(num_classes, name="probe") if num_classes else None
+        self.probe = keras.layers.Dense(num_classes, name="probe", dtype="float32") if num_classes else None
         self.probe_optimizer = keras.optimizers.Adam(probe_lr)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.probe_loss = keras.metrics.Mean(name="probe_loss")
@@ -105,7 +105,8 @@ class TwoViewTask(keras.Model):
         variables = self.ssl_variables()
         with tf.GradientTape() as tape:
             loss = self.pair_loss(x1, x2, training=True)
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
+            scaled = self.optimizer.scale_loss(loss)  # mixed_float16: loss scaling; otherwise the loss itself
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
         self.after_step()
         self.loss_tracker.update_state(loss)
         if labeled is not None:
