@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 from conftest import run_cli, sslrun_exe
 
-BASE = ["experiment=smoke", "trainer.progress=false", "trainer.epochs=4", "trainer.batch_size=16",
+BASE = ["experiment=smoke", "trainer.progress=false", "trainer.epochs=4", "trainer.batch_size=16", "trainer.steps_per_epoch=30",
         "trainer.deterministic=true", "pretext.cache=false", "stage=pretext"]
 
 
