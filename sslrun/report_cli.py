@@ -14,13 +14,14 @@ import json
 import os
 import re
 import sys
-import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from sslrun.atomic import atomic_write_text
 
 PROG = "sslrun-report"
 RESULTS = "results.csv"
@@ -269,20 +270,6 @@ def to_json(rows: list[dict[str, Any]]) -> str:
 
 
 # --- writing -------------------------------------------------------------------------------------
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Temp name in the same folder, then rename. (sslrun.training.artifacts has the same helper,
-    but importing it loads Keras and TensorFlow, seconds for a report that needs neither.)"""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def figure_groups(runs: list[Run], varying: list[str]) -> dict[str, list[Run]]:
     """The groups of the figures: by the varying overrides except BUDGET_KEYS; "" if only one."""

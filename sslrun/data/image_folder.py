@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sslrun.atomic import atomic_open
 from sslrun.data.base import RawData
 from sslrun.errors import DataError
 
@@ -412,15 +412,8 @@ def _save_cache(file: Path, raw: RawData) -> None:
     if raw.x_unlabeled is not None:
         arrays["x_unlabeled"] = raw.x_unlabeled
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.stem}-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is not secret
-            os.replace(tmp, file)  # atomic: a reader never sees half a file
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with atomic_open(file, "wb", perms=0o644) as fh:  # a reader never sees half a file
+            np.savez(fh, **arrays)
     except OSError as err:  # the cache only saves time: a run goes on without it
         log.warning(
             "could not write the decoded-image cache %s (%s); the next run decodes again", file, err

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
+
+from sslrun.atomic import atomic_open  # noqa: E402
 
 EVAL_ORDER = ("finetune", "linear", "knn", "scratch")
 DPI = 110
@@ -39,17 +40,8 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     """Write fig as PNG at path atomically and close it; return the path."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fig.savefig(fh, format="png", dpi=DPI, bbox_inches="tight")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path, "wb", perms=0o644) as fh:
+            fig.savefig(fh, format="png", dpi=DPI, bbox_inches="tight")
     finally:
         plt.close(fig)
     return path
