@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,18 +10,12 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 
 from sslrun.data.base import RawData
 from sslrun.data.splits import Budget, Splits, make_splits
 from sslrun.downstream.evals import EVALS, EvalInputs
+from sslrun.training.progress import progress_bars
 
 log = logging.getLogger("sslrun")
 
@@ -44,7 +37,8 @@ def run_study(
     """Each (budget, repeat) draws its own labels; every evaluation of that pair sees the same draw."""
     d, out = cfg.downstream, StudyResult()
     total = len(budgets) * d.repeats * len(d.evals)
-    with _progress(show_bars) as progress:
+    progress = progress_bars(show_bars) or Progress(disable=True)  # disabled: the log lines below remain
+    with progress:
         task = progress.add_task("downstream", total=total)
         for budget in budgets:
             for repeat in range(d.repeats):
@@ -73,13 +67,6 @@ def _record(out: StudyResult, name: str, budget: Budget, repeat: int, splits: Sp
         out.first[name] = result  # keeps "predictions" for the prediction grid
     else:
         result.pop("predictions", None)
-
-
-def _progress(show_bars: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("ETA"), TimeRemainingColumn(), disable=not (show_bars and sys.stderr.isatty()),
-    )
 
 
 def per_eval_summary(summary: list[dict[str, Any]], first_budget: str) -> dict[str, dict[str, Any]]:

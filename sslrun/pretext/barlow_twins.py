@@ -8,7 +8,7 @@ import keras
 
 from sslrun.pretext.losses import barlow_twins_loss
 from sslrun.pretext.registry import PRETEXTS
-from sslrun.pretext.twoview import TwoViewTask, build_augmenter, built, mlp
+from sslrun.pretext.twoview import TwoViewTask, make_task, mlp
 
 
 class BarlowTwinsTask(TwoViewTask):
@@ -23,8 +23,7 @@ class BarlowTwinsTask(TwoViewTask):
 @PRETEXTS.register("barlow_twins")
 def build_barlow_twins(encoder: keras.Model, augment: dict[str, Any], projection_hidden: int, projection_dim: int,
                        lambda_offdiag: float, num_classes: int = 0, seed: int = 0) -> BarlowTwinsTask:
-    return built(BarlowTwinsTask(
-        encoder, build_augmenter(encoder.input_shape[1:], augment, seed),
-        mlp(projection_hidden, projection_dim, "projector", layers=3), num_classes,
+    return make_task(
+        BarlowTwinsTask, encoder, augment, seed, mlp(projection_hidden, projection_dim, "projector", layers=3), num_classes,
         lambda_offdiag=lambda_offdiag, name="barlow_twins",
-    ))
+    )

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from sslrun.pretext.losses import byol_loss
 from sslrun.pretext.registry import PRETEXTS
-from sslrun.pretext.twoview import TwoViewTask, build_augmenter, built, mlp
+from sslrun.pretext.twoview import TwoViewTask, make_task, mlp
 
 
 class BYOLTask(TwoViewTask):
@@ -54,8 +54,7 @@ class BYOLTask(TwoViewTask):
 @PRETEXTS.register("byol")
 def build_byol(encoder: keras.Model, augment: dict[str, Any], projection_hidden: int, projection_dim: int,
                predictor_hidden: int, ema: float, num_classes: int = 0, seed: int = 0) -> BYOLTask:
-    return built(BYOLTask(
-        encoder, build_augmenter(encoder.input_shape[1:], augment, seed),
-        mlp(projection_hidden, projection_dim, "projector"), num_classes,
+    return make_task(
+        BYOLTask, encoder, augment, seed, mlp(projection_hidden, projection_dim, "projector"), num_classes,
         predictor=mlp(predictor_hidden, projection_dim, "predictor"), ema=ema, name="byol",
-    ))
+    )

@@ -8,7 +8,7 @@ import keras
 
 from sslrun.pretext.losses import nt_xent_loss
 from sslrun.pretext.registry import PRETEXTS
-from sslrun.pretext.twoview import TwoViewTask, build_augmenter, built, mlp
+from sslrun.pretext.twoview import TwoViewTask, make_task, mlp
 
 
 class SimCLRTask(TwoViewTask):
@@ -23,8 +23,7 @@ class SimCLRTask(TwoViewTask):
 @PRETEXTS.register("simclr")
 def build_simclr(encoder: keras.Model, augment: dict[str, Any], projection_hidden: int, projection_dim: int,
                  temperature: float, num_classes: int = 0, seed: int = 0) -> SimCLRTask:
-    return built(SimCLRTask(
-        encoder, build_augmenter(encoder.input_shape[1:], augment, seed),
-        mlp(projection_hidden, projection_dim, "projector"), num_classes,
+    return make_task(
+        SimCLRTask, encoder, augment, seed, mlp(projection_hidden, projection_dim, "projector"), num_classes,
         temperature=temperature, name="simclr",
-    ))
+    )

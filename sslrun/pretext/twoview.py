@@ -134,7 +134,9 @@ class TwoViewTask(keras.Model):
         self.probe_accuracy.update_state(labels, logits)
 
 
-def built(task: TwoViewTask) -> TwoViewTask:
-    """The task with its projector, probe (and BYOL's target) built, ready to compile."""
-    task.build((None, *task.encoder.input_shape[1:]))
+def make_task(cls: type[TwoViewTask], encoder: keras.Model, augment: dict[str, Any], seed: int,
+              projector: keras.Sequential, num_classes: int, **kwargs) -> TwoViewTask:
+    """A two-view task with its augmenter, built (projector, probe, BYOL's target), ready to compile."""
+    task = cls(encoder, build_augmenter(encoder.input_shape[1:], augment, seed), projector, num_classes, **kwargs)
+    task.build((None, *encoder.input_shape[1:]))
     return task

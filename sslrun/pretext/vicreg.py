@@ -8,7 +8,7 @@ import keras
 
 from sslrun.pretext.losses import vicreg_loss
 from sslrun.pretext.registry import PRETEXTS
-from sslrun.pretext.twoview import TwoViewTask, build_augmenter, built, mlp
+from sslrun.pretext.twoview import TwoViewTask, make_task, mlp
 
 
 class VICRegTask(TwoViewTask):
@@ -25,8 +25,7 @@ class VICRegTask(TwoViewTask):
 def build_vicreg(encoder: keras.Model, augment: dict[str, Any], projection_hidden: int, projection_dim: int,
                  sim_weight: float, var_weight: float, cov_weight: float, num_classes: int = 0,
                  seed: int = 0) -> VICRegTask:
-    return built(VICRegTask(
-        encoder, build_augmenter(encoder.input_shape[1:], augment, seed),
-        mlp(projection_hidden, projection_dim, "projector", layers=3), num_classes,
+    return make_task(
+        VICRegTask, encoder, augment, seed, mlp(projection_hidden, projection_dim, "projector", layers=3), num_classes,
         sim_weight=sim_weight, var_weight=var_weight, cov_weight=cov_weight, name="vicreg",
-    ))
+    )

@@ -23,25 +23,23 @@ def _fmt(logs: dict | None) -> str:
     return " ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items())
 
 
+def progress_bars(show_bars: bool, metrics: bool = False) -> Progress | None:
+    """Rich bars with elapsed time and ETA on stderr when it is a terminal; None otherwise (logs only)."""
+    console = Console(stderr=True)
+    if not (show_bars and console.is_terminal):
+        return None
+    extra = [TextColumn("{task.fields[metrics]}")] if metrics else []
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), *extra, console=console, transient=True)
+
+
 class RichProgress(keras.callbacks.Callback):
     """An epoch bar and a step bar; `label` names the stage (e.g. 'pretext', 'ssl frozen')."""
 
     def __init__(self, label: str, epochs: int, steps: int | None, show_bars: bool = True) -> None:
         super().__init__()
         self.label, self.epochs, self.steps = label, epochs, steps
-        console = Console(stderr=True)
-        self.progress = None
-        if show_bars and console.is_terminal:
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[metrics]}"),
-                console=console,
-                transient=True,
-            )
+        self.progress = progress_bars(show_bars, metrics=True)
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
