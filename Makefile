@@ -10,7 +10,7 @@ RUN_ARGS ?= pretext=rotation dataset=fashion_mnist
 $(STAMP): pyproject.toml requirements-ci.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c requirements-ci.txt -e '.[test]'
+	$(BIN)/pip install -q -c requirements-ci.txt -e '.[test,sweep]'
 	touch $(STAMP)
 
 install: $(STAMP)

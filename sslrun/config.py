@@ -55,6 +55,13 @@ class Precision(Enum):
     mixed_bfloat16 = "mixed_bfloat16"  # TPUs, recent GPUs, CPUs with AVX512_BF16
 
 
+class Objective(Enum):
+    """What a run returns to Hydra's sweeper (Optuna maximises it)."""
+
+    ssl_val_accuracy = "ssl_val_accuracy"  # selection on validation images; the test set stays unseen
+    ssl_test_accuracy = "ssl_test_accuracy"
+
+
 class Freeze(Enum):
     encoder = "encoder"  # the whole encoder is frozen in phase 1
     backbone = "backbone"  # only layers before the encoder's dense "neck" (seeds 000, 004)
@@ -226,6 +233,7 @@ class Config:
     data_dir: str | None = None
     cache_dir: str = MISSING
     tensorboard: bool = True
+    objective: Objective = Objective.ssl_val_accuracy
 
 
 def register_schemas() -> None:

@@ -123,11 +123,11 @@ def _setup(cfg: DictConfig) -> None:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> float | None:
-    """Run the stages cfg.stage asks for in run_dir; return the SSL test accuracy (None if not measured)."""
+    """Run the stages cfg.stage asks for in run_dir; return cfg.objective (None if not measured)."""
     check_config(cfg)
     if (run_dir / "metrics.json").is_file():
         log.info("%s already holds a finished run (metrics.json); nothing to do", run_dir)
-        return json.loads((run_dir / "metrics.json").read_text()).get("ssl_test_accuracy")
+        return json.loads((run_dir / "metrics.json").read_text()).get(cfg.objective.value)
     _setup(cfg)
     start = time.perf_counter()
     raw = load_raw(cfg)
@@ -168,7 +168,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     write_reports(run_dir, metrics, "sslrun " + " ".join(sys.argv[1:]), plots)
     print_table(metrics)
     log.info("run finished in %.1fs; metrics in %s", metrics["seconds"], run_dir / "metrics.json")
-    return metrics.get("ssl_test_accuracy")
+    return metrics.get(cfg.objective.value)
 
 
 def tb_dir(cfg: DictConfig, run_dir: Path) -> Path | None:
@@ -202,11 +202,13 @@ def study_metrics(study: StudyResult, first_budget: str) -> dict[str, Any]:
         rows = [r for r in study.rows if r["eval"] == name and r["budget"] == first_budget]
         entry["test_accuracy"] = entry["mean"]
         entry["test_loss"] = mean_or_none([r["test_loss"] for r in rows])
+        entry["val_accuracy"] = mean_or_none([r.get("val_accuracy") for r in rows])
         entry["seconds"] = round(sum(r["seconds"] for r in rows), 2)
     out: dict[str, Any] = {"downstream": downstream, "study": summary}
     ssl = next((downstream[e] for e in PRETRAINED_ORDER if e in downstream), None)
     if ssl is not None:
         out["ssl_test_accuracy"] = ssl["test_accuracy"]
+        out["ssl_val_accuracy"] = ssl["val_accuracy"]
     if "scratch" in downstream:
         out["baseline_test_accuracy"] = downstream["scratch"]["test_accuracy"]
         if ssl is not None:

@@ -156,21 +156,3 @@ def test_unreadable_results_name_the_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("sslrun-report: error: ") and str(run / "results.csv") in err
     assert "lacks the column(s) repeat, test_accuracy" in err
-
-
-def test_report_over_a_real_2x2_multirun_of_the_smoke_experiment(tmp_path):
-    args = ["-m", "experiment=smoke", "trainer.progress=false", "trainer.epochs=1", "downstream.frozen_epochs=1",
-            "downstream.unfrozen_epochs=1", "downstream.labels_per_class=5,10", "downstream.frozen_lr=0.001,0.01",
-            "hydra.sweep.dir=sweep"]
-    res = run_cli(args, tmp_path, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    rep = run_cli(["sweep", "--format", "json"], tmp_path, exe="sslrun-report")
-    assert rep.returncode == 0, rep.stderr[-2000:]
-    rows = json.loads(rep.stdout)
-    groups = {r["group"] for r in rows}
-    assert groups == {f"downstream.labels_per_class={b} downstream.frozen_lr={lr}"
-                      for b in (5, 10) for lr in (0.001, 0.01)}
-    assert {r["eval"] for r in rows} == {"finetune", "scratch"}
-    # one pretext training for the four jobs: the other three reuse the cache key
-    reused = [json.loads((tmp_path / f"sweep/{i}/metrics.json").read_text())["pretext"]["reused"] for i in range(4)]
-    assert sorted(reused) == [False, True, True, True]

@@ -98,10 +98,19 @@ def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, nam
                  for r in _fit_phase(model, splits, f"{name} {phase}", epochs, lr, d, seed + i, tb)]
     result = evaluate_logits(model.predict(image_batches(splits.test_x, batch_size=256, shuffle=False), verbose=0),
                              splits.test_y)
+    result["val_accuracy"] = val_accuracy(model, splits)
     result["seconds"] = round(time.perf_counter() - start, 2)
     log.info("%s: test accuracy %.4f, loss %.4f (%.1fs)", name, result["test_accuracy"], result["test_loss"],
              result["seconds"])
     return {**result, "history": rows}
+
+
+def val_accuracy(model: keras.Model, splits: Splits) -> float | None:
+    """Accuracy on the validation images: what a sweeper may select on without peeking at the test set."""
+    if not len(splits.val_x):
+        return None
+    logits = model.predict(image_batches(splits.val_x, batch_size=256, shuffle=False), verbose=0)
+    return float(np.mean(np.argmax(logits, axis=1) == splits.val_y))
 
 
 def evaluate_logits(logits: np.ndarray, y: np.ndarray) -> dict[str, Any]:

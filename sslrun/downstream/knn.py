@@ -32,5 +32,10 @@ def knn_eval(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, tb_
     start = time.perf_counter()
     f_lab, f_test = features(encoder, splits.labeled_x), features(encoder, splits.test_x)
     pred = knn_predict(f_lab, splits.labeled_y, f_test, d.knn_k, splits.num_classes)
+    val = None
+    if len(splits.val_x):
+        val_pred = knn_predict(f_lab, splits.labeled_y, features(encoder, splits.val_x), d.knn_k, splits.num_classes)
+        val = float(np.mean(val_pred == splits.val_y))
     return {"test_accuracy": float(np.mean(pred == splits.test_y)), "test_loss": None, "predictions": pred,
+            "val_accuracy": val,
             "seconds": round(time.perf_counter() - start, 2), "history": []}

@@ -32,6 +32,9 @@ def linear_probe(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int,
     history = model.fit(f_lab, splits.labeled_y, batch_size=d.batch_size, epochs=d.linear_epochs,
                         validation_data=val, callbacks=callbacks, verbose=0)
     result = evaluate_logits(model.predict(f_test, batch_size=1024, verbose=0), splits.test_y)
+    if len(f_val):
+        result["val_accuracy"] = evaluate_logits(model.predict(f_val, batch_size=1024, verbose=0),
+                                                 splits.val_y)["test_accuracy"]
     rows = [{"phase": "linear", "epoch": i + 1, **{k: float(v[i]) for k, v in history.history.items()}}
             for i in range(len(history.epoch))]
     return {**result, "seconds": round(time.perf_counter() - start, 2), "history": rows}

@@ -61,6 +61,7 @@ def run_study(
 def _record(out: StudyResult, name: str, budget: Budget, repeat: int, splits: Splits, result: dict) -> None:
     out.rows.append({"eval": name, "budget": budget.key, "labeled": len(splits.labeled_y), "repeat": repeat,
                      "test_accuracy": result["test_accuracy"], "test_loss": result["test_loss"],
+                     "val_accuracy": result.get("val_accuracy"),
                      "seconds": result["seconds"]})
     out.history += [{"eval": name, "budget": budget.key, "repeat": repeat, **row} for row in result.pop("history")]
     if name not in out.first:

@@ -137,3 +137,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+    def forward_signal(self) -> None:
+        """Hand the stop signal to the handler that was there before training (e.g. submitit's, which requeues
+        the Slurm job and exits), now that the last finished epoch is safely on disk."""
+        if not self.stop_signal:
+            return
+        sig = signal.Signals[self.stop_signal]
+        handler = self._previous.get(sig)
+        if callable(handler) and handler is not self._on_signal:
+            log.info("handing %s to the handler installed before training (%r)", self.stop_signal, handler)
+            handler(sig, None)

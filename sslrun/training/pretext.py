@@ -125,6 +125,7 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
         validation_data=val, callbacks=callbacks, verbose=0, shuffle=False,  # order: epoch_batches
     )
     if checkpoints.stop_signal:
+        checkpoints.forward_signal()  # under submitit: requeue the job (does not return)
         raise Preempted(f"pretext stopped by {checkpoints.stop_signal}; rerun the same command to resume from "
                         f"{out / 'checkpoints'} (exit code {PREEMPTED_EXIT})")
     seconds = time.perf_counter() - start
