@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_ARGS ?= pretext=rotation dataset=fashion_mnist
 
-.PHONY: install data run test smoke lint clean bench-data
+.PHONY: install data run test smoke lint clean bench-data bench bench-quick
 
 $(STAMP): pyproject.toml requirements-ci.txt
 	$(PY) -m venv $(VENV)
@@ -42,3 +42,9 @@ clean:
 
 bench-data: install  ## input pipeline vs training throughput per data set -> bench/DATA_RESULTS.md
 	$(BIN)/python bench/data_pipeline.py
+
+bench: install  ## each seed document's own pipeline vs its presets, full scale (hours) -> bench/RESULTS.md
+	$(BIN)/python bench/run.py
+
+bench-quick: install  ## the same at reduced scale (about 15 min on an idle machine) -> bench/RESULTS_QUICK.md
+	$(BIN)/python bench/run.py --quick
