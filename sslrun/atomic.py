@@ -24,9 +24,17 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", perms: int | None = No
         if perms is not None:
             os.chmod(tmp, perms)  # mkstemp makes files private
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            name_the_file(err, path)
         raise
+
+
+def name_the_file(err: OSError, path: str | os.PathLike) -> None:
+    """A failed write or flush (ENOSPC) carries no file name: give it the one the user knows."""
+    if err.filename is None:
+        err.filename = str(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

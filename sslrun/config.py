@@ -233,6 +233,7 @@ class Config:
     data_dir: str | None = None
     cache_dir: str = MISSING
     tensorboard: bool = True
+    lock_timeout: float | None = None
     objective: Objective = Objective.ssl_val_accuracy
 
 

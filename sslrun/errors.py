@@ -1,4 +1,14 @@
-"""Errors meant for the user: printed without a traceback, non-zero exit."""
+"""Errors meant for the user: printed without a traceback, non-zero exit.
+
+Exit codes (README "What happens when things go wrong"): 1 Hydra could not compose the config
+(typo, wrong type); 2 a problem the user can fix (SslrunError); 3 training diverged (NaN loss);
+74 an output could not be written (disk full, read-only, no permission); 75 try again later
+(preempted by SIGTERM/SIGUSR2, or the run dir / cache key is busy); 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import errno
 
 
 class SslrunError(Exception):
@@ -16,3 +26,42 @@ class DataError(SslrunError):
 
 class RunDirError(SslrunError):
     """A run or pretext directory is missing, incomplete or incompatible."""
+
+
+class Busy(SslrunError):
+    """Another live process holds the run dir's or cache key's lock longer than lock_timeout."""
+
+    exit_code = 75  # EX_TEMPFAIL: rerun later
+
+
+class OutputError(SslrunError):
+    """An output could not be written: disk full, read-only file system, no permission."""
+
+    exit_code = 74  # EX_IOERR
+
+
+class Interrupted(SslrunError):
+    """Ctrl-C (SIGINT); finished epochs are checkpointed, so the same command resumes."""
+
+    exit_code = 130  # 128 + SIGINT, as shells report it
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def output_error(err: OSError) -> OutputError | None:
+    """A clear one-line error for a disk-full or permission failure; None for other OSErrors."""
+    where = err.filename or "the run directory"
+    if err.errno in _FULL:
+        return OutputError(
+            f"cannot write {where}: {err.strerror} (the disk is full); free space or point "
+            "hydra.run.dir / cache_dir at another disk, then rerun the same command: it resumes from the "
+            "last finished epoch"
+        )
+    if err.errno in _DENIED:
+        return OutputError(
+            f"cannot write {where}: {err.strerror}; sslrun writes its run dir (hydra.run.dir) and "
+            "cache_dir: make them writable, or point them elsewhere"
+        )
+    return None

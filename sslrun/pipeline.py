@@ -29,12 +29,17 @@ from sslrun.report.summary import print_table, write_history_csv, write_reports
 from sslrun.training.artifacts import COMPLETE, atomic_write_json, is_complete
 from sslrun.training.cache import cache_key, key_parts, link_run_dir, locked
 from sslrun.training.pretext import run_pretext
+from sslrun.training.rundir import check_unchanged, claim_run_dir
 
 log = logging.getLogger("sslrun")
 
 
 def check_config(cfg: DictConfig) -> None:
     """Checks the schema cannot express; run before any data is read."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise SslrunError(f"no value for {', '.join(missing)} (??? in the config); set it on the command line, "
+                          f"e.g. `sslrun {missing[0]}=...`")
     for registry, name, key in (
         (DATASETS, cfg.dataset.name, "dataset.name"),
         (PRETEXTS, cfg.pretext.name, "pretext.name"),
@@ -52,6 +57,8 @@ def check_config(cfg: DictConfig) -> None:
         raise SslrunError("stage=downstream needs pretext.from=<run dir> (a run whose pretext stage finished)")
     if stage == "pretext" and source:
         raise SslrunError("stage=pretext trains a new encoder; drop pretext.from, or use stage=downstream")
+    if source:
+        resolve_pretext_dir(source)  # missing or unfinished: said now, before any data is read
     positive = {
         "trainer.epochs": cfg.trainer.epochs, "trainer.batch_size": cfg.trainer.batch_size,
         "downstream.batch_size": cfg.downstream.batch_size,
@@ -123,6 +130,13 @@ def _setup(cfg: DictConfig) -> None:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> float | None:
+    """The stages in run_dir, by one process at a time, refused if run_dir holds a run of another config."""
+    check_config(cfg)  # first: a bad config writes nothing
+    with claim_run_dir(cfg, run_dir):
+        return run_stages(cfg, run_dir)
+
+
+def run_stages(cfg: DictConfig, run_dir: Path) -> float | None:
     """Run the stages cfg.stage asks for in run_dir; return cfg.objective (None if not measured)."""
     check_config(cfg)
     if (run_dir / "metrics.json").is_file():
@@ -152,13 +166,8 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         metrics["pretext"] = {"reused_from": str(pretext_dir)}
     elif cfg.pretext.cache:
         pretext_dir, metrics["pretext"] = cached_pretext(cfg, splits, raw.source, run_dir)
-    elif is_complete(run_dir / "pretext"):  # a rerun of a run whose pretext stage finished
-        pretext_dir = run_dir / "pretext"
-        log.info("pretext stage in %s already finished; not training again", pretext_dir)
-        metrics["pretext"] = json.loads((pretext_dir / COMPLETE).read_text())
     else:
-        pretext_dir = run_dir / "pretext"
-        metrics["pretext"] = run_pretext(cfg, splits, pretext_dir, tb_dir(cfg, run_dir))
+        pretext_dir, metrics["pretext"] = own_pretext(cfg, splits, raw.source, run_dir)
     study = None
     if cfg.stage.value != "pretext":
         study = run_downstream(cfg, raw, splits.image_shape, pretext_dir, run_dir)
@@ -175,6 +184,17 @@ def tb_dir(cfg: DictConfig, run_dir: Path) -> Path | None:
     return run_dir / "tensorboard" / "pretext" if cfg.tensorboard else None
 
 
+def own_pretext(cfg: DictConfig, splits: Splits, source: str, run_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """The run dir's own pretext stage (pretext.cache=false): checked against pretext/key.json, then reused
+    if finished, else trained or resumed."""
+    pretext_dir = run_dir / "pretext"
+    check_unchanged(pretext_dir / "key.json", key_parts(cfg, splits, source), f"pretext stage in {pretext_dir}")
+    if is_complete(pretext_dir):  # a rerun of a run whose pretext stage finished
+        log.info("pretext stage in %s already finished; not training again", pretext_dir)
+        return pretext_dir, json.loads((pretext_dir / COMPLETE).read_text())
+    return pretext_dir, run_pretext(cfg, splits, pretext_dir, tb_dir(cfg, run_dir))
+
+
 def cached_pretext(cfg: DictConfig, splits: Splits, source: str, run_dir: Path) -> tuple[Path, dict[str, Any]]:
     """Reuse the pretext stage of an identical earlier run, or train it (once, under a lock) into the cache."""
     parts = key_parts(cfg, splits, source)
@@ -182,7 +202,7 @@ def cached_pretext(cfg: DictConfig, splits: Splits, source: str, run_dir: Path) 
     key_dir = Path(cfg.cache_dir).expanduser() / "pretext" / key
     reused = is_complete(key_dir)
     if not reused:
-        with locked(key_dir.with_suffix(".lock"), f"pretext cache key {key}"):
+        with locked(key_dir.with_suffix(".lock"), f"pretext cache key {key}", timeout=cfg.lock_timeout):
             reused = is_complete(key_dir)  # another process may have finished it while we waited
             if not reused:
                 atomic_write_json(key_dir / "key.json", parts)

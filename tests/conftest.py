@@ -4,6 +4,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,23 +13,53 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# A pretext stage of seconds in the run dir: synthetic data, width 0.25, 4 steps per epoch, nothing drawn live.
+FAST_PRETEXT = ["experiment=smoke", "trainer.progress=false", "tensorboard=false", "pretext.cache=false",
+                "stage=pretext", "trainer.batch_size=16", "trainer.steps_per_epoch=4"]
+
+
 def sslrun_exe(name: str = "sslrun") -> list[str]:
     exe = Path(sys.executable).with_name(name)
     return [str(exe)] if exe.exists() else [shutil.which(name) or name]
 
 
+# matplotlib's font cache, built once per test session instead of in every empty HOME (seconds each)
+MPL_CACHE = str(Path(tempfile.gettempdir()) / f"sslrun-tests-matplotlib-{os.getuid()}")
+
+
+def cli_env(tmp: Path, env: dict | None = None) -> dict:
+    """Offline-style: empty HOME (the cache lives under it), no data dir unless given."""
+    full_env = {**os.environ, "HOME": str(tmp / "home"), "TF_CPP_MIN_LOG_LEVEL": "2",
+                "SSLRUN_SYSTEM_DATASETS": str(tmp / "system-datasets"), "MPLCONFIGDIR": MPL_CACHE}
+    for name in ("SSLRUN_DATA_DIR", "SSLRUN_CACHE_DIR", "SSLRUN_FAULT"):
+        full_env.pop(name, None)
+    full_env.update(env or {})
+    return full_env
+
+
 def run_cli(
     args: list[str], tmp: Path, env: dict | None = None, timeout: int = 300, exe: str = "sslrun"
 ) -> subprocess.CompletedProcess:
-    """The installed console script, offline-style: empty HOME, no data dir unless given."""
-    full_env = {**os.environ, "HOME": str(tmp / "home"), "TF_CPP_MIN_LOG_LEVEL": "2",
-                "SSLRUN_SYSTEM_DATASETS": str(tmp / "system-datasets")}
-    full_env.pop("SSLRUN_DATA_DIR", None)
-    full_env.pop("SSLRUN_CACHE_DIR", None)  # the cache lives under the test's HOME
-    full_env.update(env or {})
+    """The installed console script, offline-style (cli_env)."""
     return subprocess.run(
-        sslrun_exe(exe) + args, cwd=tmp, env=full_env, capture_output=True, text=True, timeout=timeout
+        sslrun_exe(exe) + args, cwd=tmp, env=cli_env(tmp, env), capture_output=True, text=True, timeout=timeout
     )
+
+
+def start_cli(args: list[str], tmp: Path, env: dict | None = None) -> subprocess.Popen:
+    """run_cli without waiting: for signals, kills and concurrent runs."""
+    return subprocess.Popen(sslrun_exe() + args, cwd=tmp, env=cli_env(tmp, env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(ready, proc: subprocess.Popen, timeout: float = 240) -> None:
+    """Poll until ready() (or a path) holds; fail if proc exits first."""
+    check = ready if callable(ready) else Path(ready).exists
+    end = time.monotonic() + timeout
+    while not check():
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert time.monotonic() < end, f"{ready} never happened"
+        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -44,3 +76,13 @@ def idx_dir(tmp_path: Path) -> Path:
     write_idx(folder / "t10k-images-idx3-ubyte.gz", raw.x_test[..., 0])
     write_idx(folder / "t10k-labels-idx1-ubyte", raw.y_test.astype(np.uint8))  # raw, not gzipped
     return folder
+
+
+def h5_arrays(path: Path) -> list[np.ndarray]:
+    """Every dataset in an .h5 weights file, in file order."""
+    import h5py
+
+    out: list[np.ndarray] = []
+    with h5py.File(path) as f:
+        f.visititems(lambda name, obj: out.append(np.array(obj)) if isinstance(obj, h5py.Dataset) else None)
+    return out

@@ -11,23 +11,27 @@ import keras
 from sslrun.encoders import build_encoder
 from sslrun.errors import RunDirError
 from sslrun.training.artifacts import COMPLETE, is_complete
+from sslrun.training.checkpoint import CHECKPOINTS
 from sslrun.training.pretext import WEIGHTS
 
 
 def resolve_pretext_dir(path: str | Path) -> Path:
     """A run dir or its pretext/ dir -> the pretext dir, which must be COMPLETE."""
     given = Path(path).expanduser()
-    if not given.exists():
+    if not given.is_dir():
         raise RunDirError(
-            f"pretext.from={path}: no such directory; give a run directory written by "
+            f"pretext.from={path}: no such directory ({given.absolute()}); give a run directory written by "
             "`sslrun stage=pretext` (or stage=all), e.g. outputs/2026-01-01/12-00-00"
         )
     for candidate in (given / "pretext", given):
         if is_complete(candidate):
             return candidate
+    checkpoints = sorted(p for d in (given / "pretext", given) for p in (d / CHECKPOINTS).glob("epoch-*.npz"))
+    todo = (f"It has checkpoints up to {checkpoints[-1].name}: rerun the command that started it (same "
+            f"hydra.run.dir={given}) to resume it" if checkpoints else "Rerun it")
     raise RunDirError(
         f"pretext.from={path}: no {COMPLETE} marker in {given / 'pretext'} or {given}; the pretext "
-        "stage there did not finish (interrupted or failed). Rerun it, or point at a finished run"
+        f"stage there did not finish (interrupted or failed). {todo}, or point at a finished run"
     )
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import keras
 
-from sslrun.atomic import atomic_write_text
+from sslrun import faults
+from sslrun.atomic import atomic_write_text, name_the_file
 
 COMPLETE = "COMPLETE"
 
@@ -29,9 +30,12 @@ def atomic_save_weights(model: keras.Model, path: Path) -> None:
         model.save_weights(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        faults.before_rename(tmp, path)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            name_the_file(err, path)
         raise
 
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import sslrun
 from sslrun.data.splits import Splits
+from sslrun.errors import Busy
 
 log = logging.getLogger("sslrun")
 
@@ -43,8 +45,8 @@ def key_parts(cfg: DictConfig, splits: Splits, data_source: str) -> dict[str, An
                  pool_size=len(splits.pretext_x), seed=cfg.seed, sslrun_version=sslrun.__version__)
     if splits.pool == "train_excluding_labeled":  # the pool depends on the label draw
         d = plain["downstream"]
-        parts["label_draw"] = {k: d[k] for k in ("labels_per_class", "num_labels", "label_fraction",
-                                                 "label_budgets", "val_per_class")}
+        parts["label_draw"] = {k: d.get(k) for k in ("labels_per_class", "num_labels", "label_fraction",
+                                                     "label_budgets", "val_per_class", "draw", "val_split")}
     return parts
 
 
@@ -53,25 +55,52 @@ def cache_key(parts: dict[str, Any]) -> str:
 
 
 @contextmanager
-def locked(lock_path: Path, what: str, poll: float = 5.0) -> Iterator[None]:
-    """Hold an exclusive flock on lock_path; while another process holds it, say so every `poll` seconds."""
+def locked(lock_path: Path, what: str, timeout: float | None = None, note_every: float = 30.0) -> Iterator[None]:
+    """Hold an exclusive flock on lock_path, waiting for another process that holds it (saying so).
+
+    timeout (seconds, None: no limit): then raise Busy naming the holder. The file holds the holder's
+    pid while locked and is emptied on release, so a non-empty file we can lock was left by a process
+    that died holding it: logged, then taken over (the kernel already dropped its lock).
+    """
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as fh:
-        start = time.monotonic()
+    with open(lock_path, "a+") as fh:
+        start, noted = time.monotonic(), -note_every
         while True:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                log.info("waiting for another process on %s (lock %s, %.0fs so far)", what, lock_path,
-                         time.monotonic() - start)
-                time.sleep(poll)
+                waited = time.monotonic() - start
+                if timeout is not None and waited >= timeout:
+                    raise Busy(
+                        f"{what} is in use by {_holder(lock_path)} (lock {lock_path}); gave up after "
+                        f"{waited:.0f}s (lock_timeout={timeout:g}). Rerun when it has finished, or use another "
+                        "hydra.run.dir"
+                    ) from None
+                if waited - noted >= note_every:
+                    noted = waited
+                    log.info("waiting for %s: in use by %s (lock %s, %.0fs so far)", what, _holder(lock_path),
+                             lock_path, waited)
+                time.sleep(0.2)
         try:
-            fh.write(f"{os.getpid()}\n")
+            left = _holder(lock_path, default="")
+            if left:
+                log.info("lock %s was left by %s, which died holding it; taking it over", lock_path, left)
+            fh.truncate(0)
+            fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
             fh.flush()
             yield
         finally:
+            fh.truncate(0)  # released cleanly: an empty file
+            fh.flush()
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _holder(lock_path: Path, default: str = "another process") -> str:
+    try:
+        return lock_path.read_text().strip() or default
+    except OSError:
+        return default
 
 
 def link_run_dir(run_pretext: Path, key_dir: Path) -> None:

@@ -25,6 +25,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from sslrun import faults
+from sslrun.atomic import name_the_file
 from sslrun.errors import SslrunError
 
 log = logging.getLogger("sslrun")
@@ -64,7 +66,11 @@ def save_checkpoint(folder: Path, task: keras.Model, epochs_done: int) -> Path:
             np.savez(fh, epochs_done=epochs_done, **arrays)
             fh.flush()
             os.fsync(fh.fileno())
+        faults.before_rename(tmp, path)
         os.replace(tmp, path)
+    except OSError as err:
+        name_the_file(err, path)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     for old in sorted(ckpt_dir.glob("epoch-*.npz"))[:-KEEP]:

@@ -28,6 +28,7 @@ from sslrun.training.checkpoint import (
     clean_temp_files,
     restore_latest,
 )
+from sslrun.training.guards import guard_callbacks
 from sslrun.training.optim import make_optimizer
 from sslrun.training.progress import RichProgress
 
@@ -113,6 +114,7 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
     )
     checkpoints = EpochCheckpoint(out)
     callbacks = [
+        *guard_callbacks(out),  # first: a NaN batch stops before any callback saves its state
         checkpoints,
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0),
         RichProgress("pretext", trainer.epochs, steps, trainer.progress),

@@ -1,38 +1,18 @@
 """Interrupted pretext stages resume: kill -9, SIGTERM, a damaged checkpoint, a rerun of a finished run."""
 
-import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-import h5py
 import numpy as np
-from conftest import run_cli, sslrun_exe
+from conftest import h5_arrays, run_cli, start_cli, wait_for
 
 BASE = ["experiment=smoke", "trainer.progress=false", "trainer.epochs=4", "trainer.batch_size=16", "trainer.steps_per_epoch=30",
         "trainer.deterministic=true", "pretext.cache=false", "stage=pretext"]
 
 
-def _weights(path: Path) -> list[np.ndarray]:
-    out = []
-    with h5py.File(path) as f:
-        f.visititems(lambda name, obj: out.append(np.array(obj)) if isinstance(obj, h5py.Dataset) else None)
-    return out
-
-
 def _start(tmp_path: Path, run: str) -> subprocess.Popen:
-    env = {**os.environ, "HOME": str(tmp_path / "home"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.Popen(sslrun_exe() + BASE + [f"hydra.run.dir={run}"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
-    end = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()[1][-2000:]
-        assert time.monotonic() < end, f"{path} never appeared"
-        time.sleep(0.02)
+    return start_cli(BASE + [f"hydra.run.dir={run}"], tmp_path)
 
 
 def _epochs_logged(run: Path) -> list[int]:
@@ -45,7 +25,7 @@ def test_kill9_during_epoch_2_resumes_to_identical_weights(tmp_path):
     assert whole.returncode == 0, whole.stderr[-2000:]
 
     proc = _start(tmp_path, "cut")
-    _wait_for(tmp_path / "cut/pretext/checkpoints/epoch-0001.npz", proc)
+    wait_for(tmp_path / "cut/pretext/checkpoints/epoch-0001.npz", proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert not (tmp_path / "cut/pretext/COMPLETE").exists()
@@ -54,15 +34,15 @@ def test_kill9_during_epoch_2_resumes_to_identical_weights(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resuming pretext from" in again.stdout
     assert _epochs_logged(tmp_path / "cut") == [0, 1, 2, 3]  # every epoch logged once
-    for a, b in zip(_weights(tmp_path / "whole/pretext/encoder.weights.h5"),
-                    _weights(tmp_path / "cut/pretext/encoder.weights.h5"), strict=True):
+    for a, b in zip(h5_arrays(tmp_path / "whole/pretext/encoder.weights.h5"),
+                    h5_arrays(tmp_path / "cut/pretext/encoder.weights.h5"), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not list((tmp_path / "cut").rglob(".*.tmp.*"))
 
 
 def test_sigterm_saves_exits_75_and_the_rerun_resumes(tmp_path):
     proc = _start(tmp_path, "run")
-    _wait_for(tmp_path / "run/pretext/checkpoints/epoch-0001.npz", proc)
+    wait_for(tmp_path / "run/pretext/checkpoints/epoch-0001.npz", proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 75, err[-2000:]
@@ -75,7 +55,7 @@ def test_sigterm_saves_exits_75_and_the_rerun_resumes(tmp_path):
 
 def test_truncated_latest_checkpoint_falls_back_with_a_warning(tmp_path):
     proc = _start(tmp_path, "run")
-    _wait_for(tmp_path / "run/pretext/checkpoints/epoch-0002.npz", proc)
+    wait_for(tmp_path / "run/pretext/checkpoints/epoch-0002.npz", proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     ckpts = sorted((tmp_path / "run/pretext/checkpoints").glob("epoch-*.npz"))
