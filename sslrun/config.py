@@ -55,6 +55,15 @@ class Precision(Enum):
     mixed_bfloat16 = "mixed_bfloat16"  # TPUs, recent GPUs, CPUs with AVX512_BF16
 
 
+class Strategy(Enum):
+    """Where the pretext stage trains (sslrun/training/distribute.py); downstream stays on one device."""
+
+    auto = "auto"  # MirroredStrategy over all GPUs if more than one, else the default strategy
+    one_device = "one_device"  # the first GPU, or the CPU
+    mirrored = "mirrored"  # all GPUs, or all logical CPUs (SSLRUN_LOGICAL_CPUS=N) without a GPU
+    multi_worker = "multi_worker"  # MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG
+
+
 class Objective(Enum):
     """What a run returns to Hydra's sweeper (Optuna maximises it)."""
 
@@ -216,6 +225,7 @@ class TrainerConfig:
     steps_per_epoch: int | None = None  # cap per epoch, for smoke runs
     jit_compile: bool = False
     precision: Precision = Precision.float32
+    strategy: Strategy = Strategy.auto
     deterministic: bool = False
     progress: bool = True
 

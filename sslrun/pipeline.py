@@ -28,6 +28,7 @@ from sslrun.report.stats import summarize
 from sslrun.report.summary import print_table, write_history_csv, write_reports
 from sslrun.training.artifacts import COMPLETE, atomic_write_json, is_complete
 from sslrun.training.cache import cache_key, key_parts, link_run_dir, locked
+from sslrun.training.distribute import check_multi_worker, pretext_strategy
 from sslrun.training.pretext import run_pretext
 from sslrun.training.rundir import check_unchanged, claim_run_dir
 
@@ -123,6 +124,9 @@ def run_downstream(cfg: DictConfig, raw: RawData, image_shape: tuple, pretext_di
 
 
 def _setup(cfg: DictConfig) -> None:
+    if not pretext_from(cfg):  # before any TF op: logical CPUs and MultiWorkerMirroredStrategy need it
+        check_multi_worker(cfg.trainer.strategy.value, cfg.pretext.cache)
+        pretext_strategy(cfg.trainer.strategy.value)
     keras.mixed_precision.set_global_policy(cfg.trainer.precision.value)  # pretext and downstream models alike
     keras.utils.set_random_seed(cfg.seed)
     if cfg.trainer.deterministic:

@@ -17,7 +17,7 @@ class BarlowTwinsTask(TwoViewTask):
         self.lambda_offdiag = lambda_offdiag
 
     def pair_loss(self, x1, x2, training: bool):
-        return barlow_twins_loss(self(x1, training=training), self(x2, training=training), self.lambda_offdiag)
+        return barlow_twins_loss(*self.embed_pair(x1, x2, training), self.lambda_offdiag)
 
 
 @PRETEXTS.register("barlow_twins")

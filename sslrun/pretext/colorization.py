@@ -23,6 +23,7 @@ import tensorflow as tf
 from sslrun.pretext.colour import AB_SCALE, LUMA, gray3, lab_to_rgb, rgb_to_lab
 from sslrun.pretext.losses import colorization_loss
 from sslrun.pretext.registry import PRETEXTS
+from sslrun.pretext.replicas import replica_share
 
 TARGETS = ("lab_ab", "rgb")
 
@@ -73,7 +74,8 @@ class ColorizationTask(keras.Model):
         x = keras.utils.unpack_x_y_sample_weight(data)[0]
         with tf.GradientTape() as tape:
             loss = colorization_loss(self.colour_target(x), self(x, training=True))
-            scaled = self.optimizer.scale_loss(loss)  # mixed_float16: loss scaling; otherwise the loss itself
+            # replica_share: 1/replicas (gradients are summed over replicas); scale_loss: mixed_float16
+            scaled = self.optimizer.scale_loss(replica_share(loss))
         self.optimizer.apply(tape.gradient(scaled, self.trainable_variables), self.trainable_variables)
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from sslrun.pretext.losses import rotation_loss
 from sslrun.pretext.registry import PRETEXTS
+from sslrun.pretext.replicas import replica_share
 
 
 def rotations(x: tf.Tensor) -> tf.Tensor:
@@ -62,7 +63,8 @@ class RotationTask(keras.Model):
         with tf.GradientTape() as tape:
             logits = self(x, training=True)
             loss = rotation_loss(labels, logits)
-            scaled = self.optimizer.scale_loss(loss)  # mixed_float16: loss scaling; otherwise the loss itself
+            # replica_share: 1/replicas (gradients are summed over replicas); scale_loss: mixed_float16
+            scaled = self.optimizer.scale_loss(replica_share(loss))
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
         return self._update(loss, labels, logits)

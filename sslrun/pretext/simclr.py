@@ -17,7 +17,7 @@ class SimCLRTask(TwoViewTask):
         self.temperature = temperature
 
     def pair_loss(self, x1, x2, training: bool):
-        return nt_xent_loss(self(x1, training=training), self(x2, training=training), self.temperature)
+        return nt_xent_loss(*self.embed_pair(x1, x2, training), self.temperature)
 
 
 @PRETEXTS.register("simclr")

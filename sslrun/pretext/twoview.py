@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from sslrun.pretext.augment import VIEW_PRESETS, make_view_augmenter
+from sslrun.pretext.replicas import gather_batch, replica_share
 
 
 def view_preset(image_size: int, channels: int) -> str:
@@ -82,6 +83,11 @@ class TwoViewTask(keras.Model):
     def pair_loss(self, x1, x2, training: bool):
         raise NotImplementedError
 
+    def embed_pair(self, x1, x2, training: bool):
+        """Projections of both views over the global batch: gathered from every replica, for losses
+        that compare examples with each other (NT-Xent, cross-correlation, covariance)."""
+        return gather_batch(self(x1, training=training), self(x2, training=training))
+
     def ssl_variables(self) -> list:
         """What the pretext loss trains: everything but the probe (and BYOL's EMA target)."""
         probe = {id(v) for v in self.probe.trainable_variables} if self.probe else set()
@@ -105,7 +111,8 @@ class TwoViewTask(keras.Model):
         variables = self.ssl_variables()
         with tf.GradientTape() as tape:
             loss = self.pair_loss(x1, x2, training=True)
-            scaled = self.optimizer.scale_loss(loss)  # mixed_float16: loss scaling; otherwise the loss itself
+            # replica_share: 1/replicas (gradients are summed over replicas); scale_loss: mixed_float16
+            scaled = self.optimizer.scale_loss(replica_share(loss))
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
         self.after_step()
         self.loss_tracker.update_state(loss)
@@ -127,9 +134,10 @@ class TwoViewTask(keras.Model):
             logits = self.probe(features)
             loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
             loss = tf.reduce_mean(loss)
+            share = replica_share(loss)  # per-example loss: 1/replicas, gradients are summed over replicas
         if train:
             variables = self.probe.trainable_variables
-            self.probe_optimizer.apply(tape.gradient(loss, variables), variables)
+            self.probe_optimizer.apply(tape.gradient(share, variables), variables)
         self.probe_loss.update_state(loss)
         self.probe_accuracy.update_state(labels, logits)
 

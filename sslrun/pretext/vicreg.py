@@ -18,7 +18,7 @@ class VICRegTask(TwoViewTask):
 
     def pair_loss(self, x1, x2, training: bool):
         sim, var, cov = self.coefficients
-        return vicreg_loss(self(x1, training=training), self(x2, training=training), sim, var, cov)
+        return vicreg_loss(*self.embed_pair(x1, x2, training), sim, var, cov)
 
 
 @PRETEXTS.register("vicreg")

@@ -29,6 +29,7 @@ from sslrun.training.checkpoint import (
     restore_latest,
 )
 from sslrun.training.guards import guard_callbacks
+from sslrun.training.distribute import pretext_strategy, synchronize_batchnorm
 from sslrun.training.optim import make_optimizer
 from sslrun.training.progress import RichProgress
 
@@ -96,11 +97,15 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
     out.mkdir(parents=True, exist_ok=True)
     clean_temp_files(out)
     trainer = cfg.trainer
-    encoder = build_encoder(cfg.encoder.name, splits.image_shape, cfg.encoder.width)
-    task = build_task(cfg.pretext, encoder, cfg.seed, splits.num_classes)
-    task.compile(optimizer=make_optimizer(trainer.optimizer, trainer.learning_rate), jit_compile=trainer.jit_compile)
-    task(np.zeros((1, *splits.image_shape), "float32"), training=False)  # build every head before any restore
-    start_epoch = restore_latest(out, task)
+    strategy = pretext_strategy(trainer.strategy.value)
+    with strategy.scope():  # variables, optimizer slots and the restored values live on every replica
+        encoder = build_encoder(cfg.encoder.name, splits.image_shape, cfg.encoder.width)
+        task = build_task(cfg.pretext, encoder, cfg.seed, splits.num_classes)
+        task.compile(optimizer=make_optimizer(trainer.optimizer, trainer.learning_rate),
+                     jit_compile=trainer.jit_compile)
+        task(np.zeros((1, *splits.image_shape), "float32"), training=False)  # build every head before any restore
+        synchronize_batchnorm(task, strategy)
+        start_epoch = restore_latest(out, task)
     keep_history_rows(out / "history.csv", start_epoch)
 
     steps = math.ceil(len(splits.pretext_x) / trainer.batch_size)

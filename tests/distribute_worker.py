@@ -1,0 +1,88 @@
+"""Run by tests/test_distribute.py in a fresh process with SSLRUN_LOGICAL_CPUS=2 (devices are fixed at
+TensorFlow's start): one fit step of a task on one device and under MirroredStrategy over two logical
+CPUs, from the same weights on the same batch; prints one JSON line per task.
+
+Views are made deterministic (the image and its mirror image) and rotation uses mode=all, so the
+only difference between the two runs is the distribution. SGD without momentum: its step is
+proportional to the gradient, so a gradient off by the replica count shows (Adam's would not).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from sslrun.encoders import build_encoder  # noqa: E402
+from sslrun.training.distribute import configure_logical_cpus, synchronize_batchnorm  # noqa: E402
+from sslrun.training.pretext import build_task  # noqa: E402
+
+BATCH = 32
+PARAMS = {
+    "rotation": {"mode": "all", "head_hidden": 0},
+    "colorization": {"target": "lab_ab", "decoder_width": 16},
+    "simclr": {"augment": {}, "projection_hidden": 32, "projection_dim": 16, "temperature": 0.2},
+    "byol": {"augment": {}, "projection_hidden": 32, "projection_dim": 16, "predictor_hidden": 32, "ema": 0.9},
+    "barlow_twins": {"augment": {}, "projection_hidden": 32, "projection_dim": 16, "lambda_offdiag": 0.05},
+    "vicreg": {"augment": {}, "projection_hidden": 32, "projection_dim": 16, "sim_weight": 25.0,
+               "var_weight": 25.0, "cov_weight": 1.0},
+}
+
+
+def build(name: str, shape: tuple[int, ...], strategy: tf.distribute.Strategy) -> keras.Model:
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        encoder = build_encoder("small_cnn", shape, 0.25)
+        task = build_task(OmegaConf.create({"name": name, **PARAMS[name]}), encoder, 0, 10)
+        task.compile(optimizer=keras.optimizers.SGD(0.5))
+        task(np.zeros((1, *shape), "float32"), training=False)
+        synchronize_batchnorm(task, strategy)
+    if hasattr(task, "views"):
+        task.views = lambda x: (x, tf.image.flip_left_right(x))
+    return task
+
+
+def one_step(task: keras.Model, start: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> tuple[float, list]:
+    for var, value in zip(task.weights, start, strict=True):
+        var.assign(value)
+    images = tf.data.Dataset.from_tensor_slices(x).batch(BATCH)
+    data = images
+    if getattr(task, "uses_labels", False):
+        data = tf.data.Dataset.zip((images, tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)))
+    history = task.fit(data, epochs=1, verbose=0, shuffle=False)
+    return history.history["loss"][0], [np.asarray(v.numpy()) for v in task.weights]
+
+
+def compare(name: str, mirrored: tf.distribute.Strategy) -> dict:
+    channels = 3 if name == "colorization" else 1
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH, 16, 16, channels), dtype=np.float32)
+    y = rng.integers(0, 10, BATCH)
+    single = build(name, x.shape[1:], tf.distribute.get_strategy())
+    start = [np.asarray(v.numpy()) for v in single.weights]
+    loss_1, after_1 = one_step(single, start, x, y)
+    loss_2, after_2 = one_step(build(name, x.shape[1:], mirrored), start, x, y)
+    step_1 = np.concatenate([(a - s).ravel() for a, s in zip(after_1, start, strict=True)])
+    step_2 = np.concatenate([(a - s).ravel() for a, s in zip(after_2, start, strict=True)])
+    return {"task": name, "replicas": mirrored.num_replicas_in_sync, "loss_one_device": loss_1,
+            "loss_mirrored": loss_2, "step_norm": float(np.linalg.norm(step_1)),
+            "step_diff_norm": float(np.linalg.norm(step_1 - step_2)),
+            "sync_batchnorm_layers": synchronize_batchnorm(single, mirrored)}
+
+
+def main(names: list[str]) -> None:
+    cpus = configure_logical_cpus()  # reads SSLRUN_LOGICAL_CPUS before TensorFlow builds its devices
+    mirrored = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
+    assert cpus == mirrored.num_replicas_in_sync
+    for name in names:
+        print(json.dumps(compare(name, mirrored)), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
