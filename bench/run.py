@@ -35,6 +35,9 @@ FAITHFUL = ROOT / "bench" / "faithful"
 EXPERIMENTS = ROOT / "conf" / "experiment"
 SHARED = Path(os.environ.get("BENCH_SHARED_DATA", "/work/shared/data"))
 CIFAR_JPG = Path(os.environ.get("BENCH_CIFAR_JPG", "/tmp/sslrun-bench/cifar10-jpg"))
+# The files the faithful scripts read (bench/faithful/common.py: the same variables).
+MNIST = Path(os.environ.get("BENCH_MNIST", SHARED / "mnist"))
+FASHION = Path(os.environ.get("BENCH_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
 
 
 @dataclass
@@ -56,39 +59,29 @@ PROTOCOLS = {
 }
 
 # --quick: every preset at about the scale of its faithful script's --quick (see each script's
-# docstring). "pretext_images": images the pretext stage trains on in total, turned into
-# trainer.epochs x trainer.steps_per_epoch with the preset's own batch size; "overrides": the
-# downstream side. Keyed by preset; a _plus preset without its own entry uses its base's.
+# docstring). "pretext_images": pretext training examples in total (rotation mode=all: each
+# rotated copy counts, as the faithful scripts count them), turned into trainer.epochs x
+# trainer.steps_per_epoch with the preset's own batch size; "downstream_epochs": a cap on each
+# of the preset's own phases (frozen, unfrozen, scratch); "repeats": a cap on its repeats.
+# Keyed by preset; a _plus preset without its own entry uses its base's.
 QUICK = {
     # faithful --quick: 9,000 rotated images x 1 epoch; 1 frozen epoch on the 10,000 labels
-    "seed000_fashion_rotation": {
-        "epochs": 1, "pretext_images": 9_000,
-        "overrides": ["downstream.repeats=1", "downstream.frozen_epochs=1",
-                      "downstream.unfrozen_epochs=1"],
-    },
+    "seed000_fashion_rotation": {"epochs": 1, "pretext_images": 9_000, "downstream_epochs": 1,
+                                 "repeats": 1},
     # faithful --quick: 10 epochs x 4,000 rotated images; <= 20 frozen epochs
-    "seed001_mnist_rotation": {
-        "epochs": 10, "pretext_images": 40_000,
-        "overrides": ["downstream.repeats=1", "downstream.frozen_epochs=10",
-                      "downstream.unfrozen_epochs=10"],
-    },
-    # faithful --quick: colorizer 1 epoch x 2,000 images; scratch and fine-tune 10 epochs
-    "seed003_cifar10_colorization": {
-        "epochs": 1, "pretext_images": 2_000,
-        "overrides": ["downstream.repeats=1", "downstream.frozen_epochs=5",
-                      "downstream.unfrozen_epochs=5"],
-    },
+    "seed001_mnist_rotation": {"epochs": 10, "pretext_images": 40_000, "downstream_epochs": 20,
+                               "repeats": 1},
+    # faithful --quick: colorizer 1 epoch x 1,000 images; scratch and fine-tune 5 epochs
+    "seed003_cifar10_colorization": {"epochs": 1, "pretext_images": 1_000,
+                                     "downstream_epochs": 5, "repeats": 1},
     # faithful --quick: rotation 1 epoch x 48,000; 3 + 3 repeats, fine-tuning epochs unchanged
-    "seed004_mnist_rotation_150": {
-        "epochs": 1, "pretext_images": 48_000, "overrides": ["downstream.repeats=3"],
-    },
-    # only with --stl10: faithful --quick: 20 contrastive steps of 525; 1 epoch downstream
-    "seed002_stl10_simclr": {
-        "epochs": 1, "pretext_images": 10_500,
-        "overrides": ["downstream.repeats=1", "downstream.frozen_epochs=1",
-                      "downstream.unfrozen_epochs=1"],
-    },
+    "seed004_mnist_rotation_150": {"epochs": 1, "pretext_images": 48_000,
+                                   "downstream_epochs": None, "repeats": 3},
+    # only with --stl10; faithful --quick: 20 contrastive steps of 525; 1 epoch downstream
+    "seed002_stl10_simclr": {"epochs": 1, "pretext_images": 10_500, "downstream_epochs": 1,
+                             "repeats": 1},
 }
+DOWNSTREAM_PHASES = ("frozen_epochs", "unfrozen_epochs", "scratch_epochs")
 
 
 # ----------------------------------------------------------------------------- running
@@ -104,6 +97,7 @@ class Run:
     rss_kib: int | None = None
     metrics: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    examples_per_image: int = 1  # pretext examples per image sslrun counts (rotation mode=all: 4)
 
 
 def compose(preset: str, overrides: list[str]):
@@ -125,15 +119,23 @@ def compose(preset: str, overrides: list[str]):
 
 def quick_overrides(preset: str, base: str) -> list[str]:
     plan = QUICK.get(preset, QUICK[base])
-    batch = int(compose(preset, []).trainer.batch_size)
-    steps = math.ceil(plan["pretext_images"] / plan["epochs"] / batch)
-    return [f"trainer.epochs={plan['epochs']}", f"trainer.steps_per_epoch={steps}",
-            *plan["overrides"]]
+    cfg = compose(preset, [])
+    per_step = int(cfg.trainer.batch_size) * examples_per_image(cfg)
+    steps = math.ceil(plan["pretext_images"] / plan["epochs"] / per_step)
+    out = [f"trainer.epochs={plan['epochs']}", f"trainer.steps_per_epoch={steps}",
+           f"downstream.repeats={min(cfg.downstream.repeats, plan['repeats'])}"]
+    cap = plan["downstream_epochs"]
+    for key in DOWNSTREAM_PHASES if cap is not None else ():
+        value = cfg.downstream.get(key)
+        if value is not None and value > cap:
+            out.append(f"downstream.{key}={cap}")
+    return out
 
 
-def check_preset(protocol: Protocol, preset: str, overrides: list[str]) -> list[str]:
+def check_preset(run: Run, protocol: Protocol, preset: str, overrides: list[str]) -> list[str]:
     """Compose the preset with the bench's overrides (fails early); notes on comparability."""
     cfg = compose(preset, overrides)
+    run.examples_per_image = examples_per_image(cfg)
     notes = []
     if protocol.name == "seed003" and (cfg.dataset.name != "image_folder"
                                        or cfg.dataset.test_fraction != 0.2):
@@ -145,11 +147,17 @@ def check_preset(protocol: Protocol, preset: str, overrides: list[str]) -> list[
 
 def data_overrides(protocol: Protocol, stl10: Path | None) -> list[str]:
     """Point the presets at the very files the faithful script reads."""
-    if protocol.name == "seed003":
-        return [f"dataset.path={cifar_folder()}"]
-    if protocol.name == "seed002" and stl10 is not None:
-        return [f"dataset.path={stl10}"]
-    return []
+    path = {"seed000": FASHION, "seed001": MNIST, "seed004": MNIST, "seed002": stl10}
+    if protocol.name == "seed003":  # CIFAR-10's own files are not here: its JPEG train split
+        return ["dataset=image_folder", f"dataset.path={cifar_folder()}"]
+    return [f"dataset.path={path[protocol.name]}"] if path.get(protocol.name) else []
+
+
+def examples_per_image(cfg) -> int:
+    """Training examples per pretext image: 4 for rotation with mode=all (every rotation), as
+    the faithful scripts of seeds 000 and 001 count their materialised rotated copies."""
+    mode = str(getattr(cfg.pretext, "mode", "")).split(".")[-1]
+    return 4 if cfg.pretext.name == "rotation" and mode == "all" else 1
 
 
 def cifar_folder() -> Path:
@@ -232,7 +240,7 @@ def plan(protocol: Protocol, args: argparse.Namespace, work: Path) -> list[tuple
                 if args.quick:
                     command += quick_overrides(preset, protocol.preset)
                 plain = [o for o in command[1:] if not o.startswith(("experiment=", "hydra."))]
-                run.notes = check_preset(protocol, preset, plain)
+                run.notes = check_preset(run, protocol, preset, plain)
             except Exception as err:  # noqa: BLE001  (a preset that does not compose is a row)
                 run.status = f"failed: config does not compose: {str(err).splitlines()[0]}"
         runs.append((run, run_dir / "metrics.json"))
@@ -260,10 +268,12 @@ def summary(run: Run) -> dict:
                 "test_n": m.get("test_images")}
     ev = ssl_eval(m)
     pretext = m.get("pretext") or {}
+    ips = pretext.get("images_per_second")
+    ips = ips * run.examples_per_image if ips is not None else None
     return {"accuracy": m.get("ssl_test_accuracy"), "std": ev.get("std"), "n": ev.get("n"),
             "ci": (ev.get("ci_low"), ev.get("ci_high")), "scratch": m.get("baseline_test_accuracy"),
             "p": (ev.get("vs_scratch") or {}).get("p_value"),
-            "ips": pretext.get("images_per_second"), "pretext_s": pretext.get("seconds"),
+            "ips": ips, "pretext_s": pretext.get("seconds"),
             "test_n": (m.get("splits") or {}).get("test")}
 
 
@@ -411,7 +421,9 @@ def write_report(path: Path, results: list[Run], args: argparse.Namespace, start
         "faithful = bench/faithful/seedNNN.py (the document's own pipeline, bench/README.md); "
         "preset = `sslrun experiment=<preset>`; plus = `sslrun experiment=<preset>_plus`. "
         "Each is its own process; wall = the whole process, peak RSS = its ru_maxrss (os.wait4). "
-        "Pretext img/s: images the pretext stage trained on / seconds of that stage. "
+        "Pretext img/s: images the pretext stage trained on / seconds of that stage "
+        "(sslrun's `pretext.images_per_second`, x4 for rotation with mode=all, whose four "
+        "rotations of an image the faithful scripts of seeds 000/001 count as four images). "
         "Speedup = faithful wall / this wall; RSS = this peak / faithful peak.",
     ]
     if args.quick:
