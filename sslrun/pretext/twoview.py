@@ -39,7 +39,14 @@ def build_augmenter(input_shape: tuple[int, ...], augment: dict[str, Any], seed:
     for key in ("flip", "translate", "jitter", "jitter_prob", "grayscale_prob", "blur_prob"):
         if augment.get(key) is not None:
             strengths[key] = augment[key]
-    return make_view_augmenter(size, channels, seed=seed, **strengths)
+    # Views are made in float32 whatever trainer.precision: they are inputs, not activations, and
+    # tf.image.crop_and_resize takes no bfloat16 (layers built under mixed_bfloat16 would cast to it).
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        return make_view_augmenter(size, channels, seed=seed, **strengths)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
 
 
 def mlp(hidden: int, out: int, name: str, layers: int = 2) -> keras.Sequential:
