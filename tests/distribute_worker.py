@@ -20,7 +20,11 @@ import tensorflow as tf  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from sslrun.encoders import build_encoder  # noqa: E402
-from sslrun.training.distribute import configure_logical_cpus, synchronize_batchnorm  # noqa: E402
+from sslrun.training.distribute import (  # noqa: E402
+    configure_logical_cpus,
+    prepare_for_replicas,
+    synchronize_batchnorm,
+)
 from sslrun.training.pretext import build_task  # noqa: E402
 
 BATCH = 32
@@ -42,7 +46,7 @@ def build(name: str, shape: tuple[int, ...], strategy: tf.distribute.Strategy) -
         task = build_task(OmegaConf.create({"name": name, **PARAMS[name]}), encoder, 0, 10)
         task.compile(optimizer=keras.optimizers.SGD(0.5))
         task(np.zeros((1, *shape), "float32"), training=False)
-        synchronize_batchnorm(task, strategy)
+        prepare_for_replicas(task, strategy)
     if hasattr(task, "views"):
         task.views = lambda x: (x, tf.image.flip_left_right(x))
     return task

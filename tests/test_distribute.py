@@ -3,6 +3,7 @@ one device computes (same loss, same step) — in subprocesses, since TensorFlow
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,37 @@ def test_cli_run_with_mirrored_strategy(tmp_path):
     info = json.loads((tmp_path / "run/pretext/COMPLETE").read_text())
     assert info["epochs"] == 1 and info["loss"] > 0 and 0.0 <= info["val_probe_accuracy"] <= 1.0
     assert (tmp_path / "run/pretext/encoder.weights.h5").is_file()
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_train_the_same_encoder(tmp_path):
+    """The README's multi-node recipe, with both workers on this machine (loopback only)."""
+    from conftest import sslrun_exe
+
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    args = ["experiment=smoke", "pretext=simclr", "stage=pretext", "pretext.cache=false", "trainer.epochs=1",
+            "trainer.strategy=multi_worker", "trainer.progress=false"]
+    workers = []
+    for index in range(2):
+        env = {**os.environ, "HOME": str(tmp_path / "home"), "TF_CPP_MIN_LOG_LEVEL": "2",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        workers.append(subprocess.Popen(sslrun_exe() + args + [f"hydra.run.dir=w{index}"], cwd=tmp_path, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [worker.communicate(timeout=500) for worker in workers]
+    for worker, (_, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err[-3000:]
+    assert "worker 1 of 2, 2 replicas" in (tmp_path / "w1/cli.log").read_text()
+    weights = [(tmp_path / f"w{i}/pretext/encoder.weights.h5").read_bytes() for i in range(2)]
+    assert weights[0] == weights[1]
+    history = [(tmp_path / f"w{i}/pretext/history.csv").read_text() for i in range(2)]
+    assert history[0] == history[1] and len(history[0].splitlines()) == 2

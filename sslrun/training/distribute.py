@@ -123,3 +123,29 @@ def synchronize_batchnorm(model: keras.Model, strategy: tf.distribute.Strategy) 
     for layer in norms:
         layer.synchronized = True
     return len(norms)
+
+
+def prepare_for_replicas(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
+    """Everything a compiled task needs to train under `strategy` (after build, inside its scope)."""
+    synchronize_batchnorm(model, strategy)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        model.train_step = _vector_logs(model.train_step)
+        model.test_step = _vector_logs(model.test_step)
+        # Keras 3's fit first builds the model "symbolically" from one batch averaged over workers with
+        # strategy.reduce, which MultiWorkerMirroredStrategy cannot do on nested batches (the two-view
+        # tasks' (images, (images, labels))). The task is built already; with its optimizer built too,
+        # that step has nothing to do, so it is skipped.
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model._maybe_symbolic_build = lambda *args, **kwargs: None
+
+
+def _vector_logs(step):
+    """Keras 3 reduces each step's logs across workers with strategy.reduce(MEAN, axis=0), which fails
+    on the 0-d values every metric returns (tensorflow/tensorflow#72388): give it shape (1,); the
+    reduction returns scalars again. Epoch logs read the metrics themselves, over all replicas."""
+
+    def wrapped(data):
+        return {name: tf.reshape(value, [1]) for name, value in step(data).items()}
+
+    return wrapped

@@ -29,7 +29,7 @@ from sslrun.training.checkpoint import (
     restore_latest,
 )
 from sslrun.training.guards import guard_callbacks
-from sslrun.training.distribute import pretext_strategy, synchronize_batchnorm
+from sslrun.training.distribute import prepare_for_replicas, pretext_strategy
 from sslrun.training.optim import make_optimizer
 from sslrun.training.progress import RichProgress
 
@@ -104,7 +104,7 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
         task.compile(optimizer=make_optimizer(trainer.optimizer, trainer.learning_rate),
                      jit_compile=trainer.jit_compile)
         task(np.zeros((1, *splits.image_shape), "float32"), training=False)  # build every head before any restore
-        synchronize_batchnorm(task, strategy)
+        prepare_for_replicas(task, strategy)
         start_epoch = restore_latest(out, task)
     keep_history_rows(out / "history.csv", start_epoch)
 
