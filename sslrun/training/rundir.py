@@ -98,10 +98,16 @@ def claim_run_dir(cfg: DictConfig, run_dir: Path) -> Iterator[None]:
         return
     with locked(run_dir / LOCK, what, timeout=cfg.lock_timeout):
         finished = (run_dir / METRICS).is_file()  # another process may have finished it while we waited
+        recorded = (run_dir / RUN_KEY).is_file()
         check_unchanged(run_dir / RUN_KEY, parts, what, write=not finished)
         if not finished:
             clean_temp_files(run_dir)
-        yield
+        try:
+            yield
+        except RunDirError:  # refused later (pretext/key.json): the record just written is not this dir's config
+            if not recorded:
+                (run_dir / RUN_KEY).unlink(missing_ok=True)
+            raise
 
 
 def clean_temp_files(run_dir: Path) -> None:
