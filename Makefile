@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_ARGS ?= pretext=rotation dataset=fashion_mnist
 
-.PHONY: install data run test smoke lint clean bench-data bench bench-quick
+.PHONY: install data run test smoke lint clean bench-data bench-precision bench bench-quick
 
 $(STAMP): pyproject.toml requirements-ci.txt
 	$(PY) -m venv $(VENV)
@@ -42,6 +42,9 @@ clean:
 
 bench-data: install  ## input pipeline vs training throughput per data set -> bench/DATA_RESULTS.md
 	$(BIN)/python bench/data_pipeline.py
+
+bench-precision: install  ## mixed_bfloat16 vs float32 pretext training images/s, alternating in one process -> bench/PRECISION_RESULTS.md
+	$(BIN)/python bench/precision.py
 
 bench: install  ## each seed document's own pipeline vs its presets, full scale (hours) -> bench/RESULTS.md
 	$(BIN)/python bench/run.py

@@ -28,8 +28,8 @@ from sslrun.training.checkpoint import (
     clean_temp_files,
     restore_latest,
 )
-from sslrun.training.guards import guard_callbacks
 from sslrun.training.distribute import prepare_for_replicas, pretext_strategy
+from sslrun.training.guards import guard_callbacks
 from sslrun.training.optim import make_optimizer
 from sslrun.training.progress import RichProgress
 
