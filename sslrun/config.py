@@ -71,6 +71,14 @@ class Objective(Enum):
     ssl_test_accuracy = "ssl_test_accuracy"
 
 
+class Draw(Enum):
+    """How the labeled images are chosen from the train split (sslrun/data/splits.py)."""
+
+    stratified = "stratified"  # at random within each class
+    first = "first"  # in file order: the first of each class, or the first num_labels (seeds 000, 001, 003)
+    random = "random"  # uniformly over the train split, not stratified (seed 004)
+
+
 class Freeze(Enum):
     encoder = "encoder"  # the whole encoder is frozen in phase 1
     backbone = "backbone"  # only layers before the encoder's dense "neck" (seeds 000, 004)
@@ -87,6 +95,8 @@ class DatasetConfig:
     num_classes: int | None = MISSING  # null: from the data (image folders)
     download: bool = True
     pool: Pool = Pool.auto
+    train_limit: Optional[int] = None  # noqa: UP045  only the first N train images exist for this run (seed 001)
+    test_limit: Optional[int] = None  # noqa: UP045  only the first N test images (seed 001: 300)
 
 
 @dataclass
@@ -181,6 +191,7 @@ class VICRegConfig(TwoViewConfig):
 class EncoderConfig:
     name: str = MISSING
     width: float = 1.0  # channel multiplier where the encoder supports it
+    input_scale: float = 1.0  # pixels reach the encoder as [0, 1] x input_scale (seed 001: 255, raw pixels)
 
 
 # ---------------------------------------------------------------- downstream
@@ -200,6 +211,10 @@ class DownstreamConfig:
     linear_lr: float = 1e-2
     knn_k: int = 20
     patience: int = 0  # early stopping on validation loss, in epochs; 0: off
+    patience_monitor: str = "val_loss"
+    draw: Draw = Draw.stratified
+    val_split: Optional[float] = None  # noqa: UP045
+    val_from_test: int = 0
 
 
 @dataclass
@@ -211,6 +226,10 @@ class FinetuneConfig(DownstreamConfig):
     freeze: Freeze = Freeze.encoder
     head_dropout: float = 0.0
     optimizer: str = "adam"
+    momentum: float = 0.9  # SGD only
+    scratch_epochs: Optional[int] = None  # noqa: UP045  null: the scratch baseline gets finetune's two phases
+    scratch_lr: Optional[float] = None  # noqa: UP045
+    augment: ViewConfig = field(default_factory=lambda: ViewConfig(preset="none"))
 
 
 # ---------------------------------------------------------------- trainer
@@ -222,6 +241,7 @@ class TrainerConfig:
     batch_size: int = MISSING
     optimizer: str = MISSING
     learning_rate: float = MISSING
+    momentum: float = 0.9  # SGD only
     steps_per_epoch: int | None = None  # cap per epoch, for smoke runs
     jit_compile: bool = False
     precision: Precision = Precision.float32

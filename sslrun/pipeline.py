@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,13 @@ from sslrun.data.datasets import DATASETS
 from sslrun.data.splits import Budget, Splits, make_splits
 from sslrun.downstream.evals import EVALS, PRETRAINED_ORDER
 from sslrun.downstream.pretrained import load_pretrained_encoder, resolve_pretext_dir
-from sslrun.downstream.study import StudyResult, mean_or_none, per_eval_summary, run_study
+from sslrun.downstream.study import (
+    StudyResult,
+    label_draw,
+    mean_or_none,
+    per_eval_summary,
+    run_study,
+)
 from sslrun.encoders import ENCODERS, build_encoder
 from sslrun.errors import SslrunError
 from sslrun.pretext import PRETEXTS
@@ -73,6 +80,17 @@ def check_config(cfg: DictConfig) -> None:
             raise SslrunError(f"downstream.evals: {name!r} is not an evaluation; valid: {', '.join(EVALS.names())}")
     if not cfg.downstream.evals and stage != "pretext":
         raise SslrunError("downstream.evals is empty; name at least one of " + ", ".join(EVALS.names()))
+    check_augment_presets(cfg)
+    label_draw(cfg.downstream)  # one validation source, a known draw
+
+
+def check_augment_presets(cfg: DictConfig) -> None:
+    from sslrun.pretext.augment import VIEW_PRESETS
+
+    for key, node, extra in (("pretext.augment", cfg.pretext.get("augment"), ("auto",)),
+                             ("downstream.augment", cfg.downstream.get("augment"), ("none",))):
+        if node is not None and node.preset not in (*extra, *VIEW_PRESETS):
+            raise SslrunError(f"{key}.preset={node.preset!r}: use one of {', '.join((*extra, *VIEW_PRESETS))}")
 
 
 def budget(d: DictConfig) -> Budget:
@@ -86,18 +104,30 @@ def budgets(d: DictConfig) -> list[Budget]:
 
 def load_raw(cfg: DictConfig) -> RawData:
     params = OmegaConf.to_container(cfg.dataset, resolve=True, enum_to_str=True)
-    params.pop("pool")
+    for key in ("pool", "train_limit", "test_limit"):
+        params.pop(key, None)
     raw = DATASETS.build(params.pop("name"), data_dir=cfg.data_dir, cache_dir=cfg.cache_dir, **params)
     if raw.image_shape[-1] != cfg.dataset.channels:
         raise SslrunError(f"{cfg.dataset.name} has {raw.image_shape[-1]} channels but dataset.channels={cfg.dataset.channels}")
-    return raw
+    return limit(raw, cfg.dataset.get("train_limit"), cfg.dataset.get("test_limit"))
+
+
+def limit(raw: RawData, train: int | None, test: int | None) -> RawData:
+    """Only the first `train` train and `test` test images (seed 001's 1,000 and 300)."""
+    for key, n, have in (("train_limit", train, len(raw.y_train)), ("test_limit", test, len(raw.y_test))):
+        if n is not None and not 0 < n <= have:
+            raise SslrunError(f"dataset.{key}={n}: must be between 1 and the split's {have} images")
+    if train is None and test is None:
+        return raw
+    return replace(raw, x_train=raw.x_train[:train], y_train=raw.y_train[:train],
+                   x_test=raw.x_test[:test], y_test=raw.y_test[:test])
 
 
 def first_splits(cfg: DictConfig, raw: RawData) -> Splits:
     """The splits of the first budget, repeat 0: the pretext pool and validation images of the pretext stage."""
     d, first = cfg.downstream, budgets(cfg.downstream)[0]
     pool = str(getattr(cfg.dataset.pool, "value", cfg.dataset.pool))
-    splits = make_splits(raw, first, d.val_per_class, cfg.seed, cfg.dataset.num_classes, pool)
+    splits = make_splits(raw, first, label_draw(d), cfg.seed, cfg.dataset.num_classes, pool)
     log.info("data %s from %s: %s (pretext pool: %s, %s)", cfg.dataset.name, raw.source, splits.sizes(),
              splits.pool, first.describe())
     return splits
@@ -115,7 +145,7 @@ def run_downstream(cfg: DictConfig, raw: RawData, image_shape: tuple, pretext_di
         log.warning("using the pretext run's encoder %s (this config names %s)", info["encoder"]["name"], cfg.encoder.name)
     enc = info["encoder"]
     encoders = (lambda: load_pretrained_encoder(pretext_dir, image_shape)[0],
-                lambda: build_encoder(enc["name"], image_shape, enc.get("width", 1.0)))
+                lambda: build_encoder(enc["name"], image_shape, enc.get("width", 1.0), enc.get("input_scale", 1.0)))
     tb_root = run_dir / "tensorboard" / "downstream" if cfg.tensorboard else None
     study = run_study(raw, budgets(cfg.downstream), cfg, encoders, tb_root, cfg.trainer.progress)
     write_history_csv(study.rows, run_dir / "results.csv")

@@ -107,3 +107,18 @@ def test_registry_refuses_duplicates_and_lists_valid_names():
         reg.register("a")(lambda: 2)
     with pytest.raises(KeyError, match="unknown thing 'b': valid names are a"):
         reg.get("b")
+
+
+def test_input_scale_multiplies_pixels_before_a_sequential_encoder():
+    import numpy as np
+
+    from sslrun.encoders import build_encoder
+    from sslrun.errors import SslrunError
+
+    plain = build_encoder("seed001_cnn", (28, 28, 1))
+    raw = build_encoder("seed001_cnn", (28, 28, 1), input_scale=255.0)
+    raw.set_weights(plain.get_weights())  # the Rescaling layer has no weights
+    x = np.random.default_rng(0).random((2, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(raw.predict(x, verbose=0), plain.predict(x * 255, verbose=0), rtol=1e-4, atol=1e-3)
+    with pytest.raises(SslrunError, match="input_scale=255.0 works with the sequential seed encoders"):
+        build_encoder("small_cnn", (28, 28, 1), input_scale=255.0)

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from sslrun.data.splits import make_splits
 from sslrun.data.synthetic import make_synthetic
@@ -10,11 +9,24 @@ from sslrun.downstream.evals import EVALS, EvalInputs
 from sslrun.downstream.knn import knn_predict
 from sslrun.encoders import build_encoder
 
-D = OmegaConf.create({
-    "batch_size": 32, "frozen_epochs": 2, "frozen_lr": 1e-3, "unfrozen_epochs": 2, "unfrozen_lr": 1e-4,
-    "freeze": "encoder", "head_dropout": 0.0, "optimizer": "adam", "linear_epochs": 30, "linear_lr": 1e-2,
-    "knn_k": 5, "patience": 0,
-})
+
+def _downstream(**overrides):
+    """conf/downstream/finetune.yaml as Hydra composes it, with test-sized epochs."""
+    from hydra import compose, initialize_config_dir
+
+    from sslrun.cli import conf_dir
+    from sslrun.config import register_schemas
+    from sslrun.help import register_help
+
+    register_schemas()
+    register_help(conf_dir())
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"downstream.{k}={v}" for k, v in {
+            "frozen_epochs": 2, "unfrozen_epochs": 2, "linear_epochs": 30, "knn_k": 5, **overrides}.items()])
+    return cfg.downstream
+
+
+D = _downstream()
 
 
 def test_knn_is_perfect_on_separable_features():
@@ -53,3 +65,17 @@ def test_linear_probe_learns_from_a_fixed_informative_encoder():
     enc = lambda: keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 3)))])  # noqa: E731,E501
     out = EVALS.get("linear")(EvalInputs(enc, enc, splits, D, seed=0))
     assert out["test_accuracy"] > 0.6
+
+
+def test_scratch_schedule_augmentation_and_training_metric_early_stopping():
+    raw = make_synthetic(400, 200, 0.1)
+    splits = make_splits(raw, 10, 2, seed=0, num_classes=10)
+    encoder = lambda: build_encoder("small_cnn", (28, 28, 1), 0.25)  # noqa: E731
+    d = _downstream(scratch_epochs=3, scratch_lr=0.01, **{"augment.preset": "mnist"}, patience=1,
+                    patience_monitor="accuracy", frozen_epochs=30)
+    out = EVALS.get("scratch")(EvalInputs(encoder, encoder, splits, d, seed=0))
+    assert [r["phase"] for r in out["history"]] == ["scratch"] * 3 and 0 <= out["val_accuracy"] <= 1
+    ft = EVALS.get("finetune")(EvalInputs(encoder, encoder, splits, d, seed=0))
+    frozen = [r for r in ft["history"] if r["phase"] == "frozen"]
+    # a frozen random encoder's training accuracy stalls: stopped on `accuracy`, long before 30 epochs
+    assert 2 <= len(frozen) < 30

@@ -106,3 +106,44 @@ def test_streamed_batches_equal_in_memory_batches(tmp_path):
         np.testing.assert_array_equal(xa.numpy(), xb.numpy())
         np.testing.assert_array_equal(ya.numpy(), yb.numpy())
     assert a[0][0].dtype == "float32" and float(a[0][0].numpy().max()) <= 1.0
+
+
+def test_first_draw_takes_file_order_per_class_and_overall():
+    from sslrun.data.splits import LabelDraw, draw_labels
+
+    y = np.tile(np.arange(10), 50)  # class c at indices c, c+10, ...
+    lab, val = draw_labels(y, 3, LabelDraw(draw="first", val_per_class=1), seed=5)
+    assert sorted(lab.tolist()) == sorted(c + 10 * k for c in range(10) for k in range(3))
+    assert sorted(val.tolist()) == [30 + c for c in range(10)]
+    lab, val = draw_labels(y, Budget(num_labels=100), LabelDraw(draw="first", val_split=0.3), seed=5)
+    assert lab.tolist() == list(range(70)) and val.tolist() == list(range(70, 100))  # keras validation_split
+
+
+def test_random_draw_is_uniform_not_stratified_and_val_split_cuts_draw_order():
+    from sslrun.data.splits import LabelDraw, draw_labels
+
+    y = np.repeat(np.arange(10), 600)
+    how = LabelDraw(draw="random", val_split=0.2)
+    lab, val = draw_labels(y, Budget(num_labels=150), how, seed=42, repeat=3)
+    assert (len(lab), len(val)) == (120, 30) and not set(lab) & set(val)
+    order = np.random.default_rng([42, 3]).permutation(len(y))[:150]
+    assert sorted(val.tolist()) == sorted(order[120:].tolist())
+    counts = [np.bincount(y[draw_labels(y, Budget(num_labels=150), how, 42, r)[0]], minlength=10) for r in range(5)]
+    assert any(len(set(c)) > 1 for c in counts)  # not 12 per class every time
+    with pytest.raises(DataError, match="draw=random draws a total"):
+        draw_labels(y, 5, LabelDraw(draw="random"), seed=0)
+
+
+def test_val_from_test_and_one_validation_source():
+    from sslrun.data.splits import LabelDraw
+
+    raw = make_synthetic(300, 100, 0.1)
+    s = make_splits(raw, Budget(num_labels=30), LabelDraw(draw="first", val_from_test=40), 0, 10,
+                    pool="train_excluding_labeled")
+    assert s.sizes() == {"pretext": 270, "labeled": 30, "val": 40, "test": 60}
+    np.testing.assert_array_equal(s.val_x, raw.x_test[:40])
+    np.testing.assert_array_equal(s.labeled_x, raw.x_train[:30])
+    with pytest.raises(DataError, match="validation images from one place only"):
+        LabelDraw(val_per_class=2, val_split=0.2)
+    with pytest.raises(DataError, match="leaves no test images"):
+        make_splits(raw, 2, LabelDraw(val_from_test=100), 0, 10)

@@ -106,32 +106,107 @@ class Splits:
         }
 
 
+DRAWS = ("stratified", "first", "random")
+
+
+@dataclass(frozen=True)
+class LabelDraw:
+    """How the labeled and validation images are chosen (the budget says how many).
+
+    draw: `stratified` (random per class), `first` (the first images of each class, or the first
+    `num_labels` in file order: seeds 000, 001, 003) or `random` (uniform over the train split,
+    not stratified: seed 004). Validation: `val_per_class` more images per class, or `val_split`
+    (Keras' validation_split: the last fraction of the drawn images, in draw order: seeds 001,
+    004), or `val_from_test` (the first N test images; the test split is the rest: seed 000).
+    """
+
+    draw: str = "stratified"
+    val_per_class: int = 0
+    val_split: float | None = None
+    val_from_test: int = 0
+
+    def __post_init__(self) -> None:
+        if self.draw not in DRAWS:
+            raise DataError(f"downstream.draw={self.draw!r} is not one of {', '.join(DRAWS)}")
+        given = [k for k, v in (("val_per_class", self.val_per_class), ("val_split", self.val_split),
+                                ("val_from_test", self.val_from_test)) if v]
+        if len(given) > 1:
+            raise DataError(f"validation images from one place only, got {', '.join(given)}: set the others to "
+                            "0/null (e.g. downstream.val_per_class=0 downstream.val_split=0.2)")
+        if self.val_split is not None and not 0 < self.val_split < 1:
+            raise DataError(f"downstream.val_split={self.val_split}: must be between 0 and 1")
+
+
 def draw_stratified(
     y: np.ndarray, budget: Budget | int, val_per_class: int, seed: int, repeat: int = 0,
     class_names: tuple[str, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the labeled subset (under `budget`) and of `val_per_class` validation images per class.
+    """Indices of the labeled subset (under `budget`) and of `val_per_class` validation images per class."""
+    return draw_labels(y, budget, LabelDraw(val_per_class=val_per_class), seed, repeat, class_names)
 
-    Depends only on (y, budget, val_per_class, seed, repeat): repeat r always gets the same subset.
+
+def draw_labels(
+    y: np.ndarray, budget: Budget | int, how: LabelDraw, seed: int, repeat: int = 0,
+    class_names: tuple[str, ...] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the labeled subset and of the validation images drawn from the train split.
+
+    Depends only on (y, budget, how, seed, repeat): repeat r always gets the same subset.
     """
     budget = Budget(labels_per_class=budget) if isinstance(budget, int) else budget
     rng = np.random.default_rng([seed, repeat])
-    classes = np.unique(y)
-    counts = np.array([np.sum(y == c) for c in classes])
-    need = budget.per_class(counts, rng, val_per_class)
+    if how.draw != "stratified" and (budget.num_labels is not None or (how.draw == "random" and not budget.every_label)):
+        chosen = _draw_overall(y, budget, how.draw, rng, class_names)
+        val = np.array([], dtype=np.int64)
+        if how.val_per_class:
+            rest = np.setdiff1d(np.arange(len(y)), chosen)
+            val = _per_class(y[rest], np.full(len(np.unique(y)), how.val_per_class), how.draw, rng, budget,
+                             class_names, 0)
+            val = rest[val]
+    else:
+        counts = np.array([np.sum(y == c) for c in np.unique(y)])
+        need = budget.per_class(counts, rng, how.val_per_class)
+        both = _per_class(y, need + how.val_per_class, how.draw, rng, budget, class_names, how.val_per_class,
+                          split=need)
+        chosen, val = both
+        # per-class draws have no order of their own: file order for `first`, a shuffle for `stratified`
+        chosen = np.sort(chosen) if how.draw == "first" else rng.permutation(chosen)
+    if how.val_split:
+        cut = int(len(chosen) * (1 - how.val_split))  # keras' validation_split arithmetic
+        chosen, val = chosen[:cut], chosen[cut:]
+    return np.sort(chosen), np.sort(val)
+
+
+def _per_class(y, want, draw, rng, budget, class_names, val_per_class, split=None):
+    """`want[c]` images of each class c (random or the first ones); with `split`, cut into (first, rest)."""
     first, second = [], []
-    for c, n_labeled, have in zip(classes, need, counts, strict=True):
-        if have < n_labeled + val_per_class:
+    for c, n, n_first in zip(np.unique(y), want, split if split is not None else want, strict=True):
+        idx = np.flatnonzero(y == c)
+        if len(idx) < n:
             name = f"class {c}" + (f" ({class_names[c]})" if c < len(class_names) else "")
             raise DataError(
-                f"{name} has {have} training images, fewer than the {n_labeled} labeled "
+                f"{name} has {len(idx)} training images, fewer than the {n_first} labeled "
                 f"+ {val_per_class} validation asked ({budget.describe()}); lower the label budget "
                 "or downstream.val_per_class"
             )
-        chosen = rng.permutation(np.flatnonzero(y == c))[: n_labeled + val_per_class]
-        first.append(chosen[:n_labeled])
-        second.append(chosen[n_labeled:])
-    return np.sort(np.concatenate(first)), np.sort(np.concatenate(second))
+        chosen = (idx if draw == "first" else rng.permutation(idx))[:n]
+        first.append(chosen[:n_first])
+        second.append(chosen[n_first:])
+    if split is None:
+        return np.concatenate(first)
+    return np.concatenate(first), np.concatenate(second)
+
+
+def _draw_overall(y, budget, draw, rng, class_names) -> np.ndarray:
+    """Not stratified: the first N in file order, or N uniformly at random (in draw order)."""
+    if budget.labels_per_class is not None:
+        raise DataError("downstream.draw=random draws a total: use downstream.num_labels (or label_fraction), "
+                        "or draw=stratified for labels_per_class")
+    n = len(y) if budget.every_label else (budget.num_labels if budget.num_labels is not None
+                                           else int(round(len(y) * budget.label_fraction)))
+    if n > len(y):
+        raise DataError(f"{budget.describe()} asks for {n} labels but the train split has {len(y)} images")
+    return np.arange(n) if draw == "first" else rng.permutation(len(y))[:n]
 
 
 def pretext_pool(raw: RawData, pool: str, exclude: np.ndarray) -> tuple[np.ndarray | ImageStack, str]:
@@ -157,23 +232,33 @@ def pretext_pool(raw: RawData, pool: str, exclude: np.ndarray) -> tuple[np.ndarr
 
 
 def make_splits(
-    raw: RawData, budget: Budget | int, val_per_class: int, seed: int, num_classes: int | None,
+    raw: RawData, budget: Budget | int, val_per_class: int | LabelDraw, seed: int, num_classes: int | None,
     pool: str = "train", repeat: int = 0,
 ) -> Splits:
+    """`val_per_class` is a number (stratified draw) or a full LabelDraw."""
+    how = val_per_class if isinstance(val_per_class, LabelDraw) else LabelDraw(val_per_class=val_per_class)
     found = int(raw.y_train.max()) + 1
     num_classes = num_classes or max(found, len(raw.class_names))
     if found > num_classes:
         raise DataError(f"labels go up to {found - 1} but dataset.num_classes={num_classes}; fix dataset.num_classes")
-    labeled, val = draw_stratified(raw.y_train, budget, val_per_class, seed, repeat, raw.class_names)
+    labeled, val = draw_labels(raw.y_train, budget, how, seed, repeat, raw.class_names)
     pool_x, pool = pretext_pool(raw, pool, np.concatenate([labeled, val]))
+    val_x, val_y = raw.x_train[val], raw.y_train[val]
+    test_x, test_y = raw.x_test, raw.y_test
+    if how.val_from_test:
+        if how.val_from_test >= len(test_y):
+            raise DataError(f"downstream.val_from_test={how.val_from_test} leaves no test images "
+                            f"(the test split has {len(test_y)})")
+        k = how.val_from_test
+        val_x, val_y, test_x, test_y = test_x[:k], test_y[:k], test_x[k:], test_y[k:]
     return Splits(
         pretext_x=pool_x,
         labeled_x=raw.x_train[labeled],
         labeled_y=raw.y_train[labeled],
-        val_x=raw.x_train[val],
-        val_y=raw.y_train[val],
-        test_x=raw.x_test,
-        test_y=raw.y_test,
+        val_x=val_x,
+        val_y=val_y,
+        test_x=test_x,
+        test_y=test_y,
         num_classes=num_classes,
         class_names=raw.class_names,
         pool=pool,

@@ -9,7 +9,7 @@ from typing import Any
 
 import keras
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from sslrun.data.pipeline import image_batches
 from sslrun.data.splits import Splits
@@ -20,9 +20,12 @@ from sslrun.training.progress import RichProgress
 log = logging.getLogger("sslrun")
 
 
-def classifier(encoder: keras.Model, num_classes: int, dropout: float) -> keras.Model:
+def classifier(encoder: keras.Model, num_classes: int, dropout: float,
+               augmenter: keras.Layer | None = None) -> keras.Model:
+    """encoder -> [dropout] -> Dense(num_classes) logits; the augmenter (if any) acts in training only."""
     inputs = keras.Input(shape=encoder.input_shape[1:])
-    x = encoder(inputs)
+    x = augmenter(inputs) if augmenter is not None else inputs
+    x = encoder(x)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
     # logits in float32 under mixed precision
@@ -50,12 +53,22 @@ def unfreeze(encoder: keras.Model) -> None:
         layer.trainable = True
 
 
+def label_augmenter(d: DictConfig, image_shape: tuple[int, ...], seed: int) -> keras.Layer | None:
+    """downstream.augment: none, or a preset of the view augmenter (identity at inference)."""
+    from sslrun.pretext.twoview import build_augmenter
+
+    augment = OmegaConf.to_container(d.augment, resolve=True) if "augment" in d else {"preset": "none"}
+    if augment.get("preset") == "none":
+        return None
+    return build_augmenter(tuple(image_shape), augment, seed, key="downstream.augment")
+
+
 def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: DictConfig, seed: int,
                tb_dir: Path | None = None) -> list[dict]:
     if epochs <= 0:
         return []
     model.compile(
-        optimizer=make_optimizer(d.optimizer, lr),
+        optimizer=make_optimizer(d.optimizer, lr, d.momentum),
         loss=LOSS,
         metrics=["accuracy"],
     )
@@ -63,8 +76,11 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
     val = image_batches(splits.val_x, splits.val_y, batch_size=256, shuffle=False) if len(splits.val_x) else None
     steps = -(-len(splits.labeled_x) // d.batch_size)
     callbacks = [RichProgress(label, epochs, steps, show_bars=True)]
-    if d.patience and val is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(patience=d.patience, restore_best_weights=True))
+    monitor = d.patience_monitor
+    if d.patience and (val is not None or not monitor.startswith("val_")):
+        # val_*: keep the best weights; a training metric (seed 001's `accuracy`) only stops, as Keras does
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=d.patience,
+                                                       restore_best_weights=monitor.startswith("val_")))
     if tb_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0))
     history = model.fit(
@@ -83,11 +99,14 @@ def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, nam
     everything in both phases, with the same epochs and learning rates.
     """
     keras.utils.set_random_seed(seed)  # the same head init and batch order for finetune and scratch
-    model = classifier(encoder, splits.num_classes, d.head_dropout)
+    augmenter = label_augmenter(d, splits.image_shape, seed)
+    model = classifier(encoder, splits.num_classes, d.head_dropout, augmenter)
     start = time.perf_counter()
     rows = []
     phases = [("frozen" if pretrained else "phase1", d.frozen_epochs, d.frozen_lr),
               ("unfrozen" if pretrained else "phase2", d.unfrozen_epochs, d.unfrozen_lr)]
+    if not pretrained and d.get("scratch_epochs") is not None:  # the baseline's own schedule (seed 004)
+        phases = [("scratch", d.scratch_epochs, d.scratch_lr if d.scratch_lr is not None else d.frozen_lr)]
     for i, (phase, epochs, lr) in enumerate(phases):
         if i == 0 and pretrained:
             freeze(encoder, getattr(d.freeze, "value", d.freeze))

@@ -43,6 +43,6 @@ def load_pretrained_encoder(pretext_dir: Path, input_shape: tuple[int, int, int]
             f"but this data set has {tuple(input_shape)}; pick a data set of the same shape"
         )
     enc = info["encoder"]
-    encoder = build_encoder(enc["name"], input_shape, enc.get("width", 1.0))
+    encoder = build_encoder(enc["name"], input_shape, enc.get("width", 1.0), enc.get("input_scale", 1.0))
     encoder.load_weights(pretext_dir / WEIGHTS)
     return encoder, info

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from rich.progress import Progress
 
 from sslrun.data.base import RawData
-from sslrun.data.splits import Budget, Splits, make_splits
+from sslrun.data.splits import Budget, LabelDraw, Splits, make_splits
 from sslrun.downstream.evals import EVALS, EvalInputs
 from sslrun.training.progress import progress_bars
 
@@ -30,6 +30,13 @@ class StudyResult:
     first_splits: Splits | None = None
 
 
+def label_draw(d: DictConfig) -> LabelDraw:
+    """How downstream.* says the labeled and validation images are chosen."""
+    draw = d.get("draw", "stratified")
+    return LabelDraw(draw=str(getattr(draw, "value", draw)), val_per_class=d.val_per_class,
+                     val_split=d.get("val_split"), val_from_test=d.get("val_from_test", 0))
+
+
 def run_study(
     raw: RawData, budgets: list[Budget], cfg: DictConfig, encoders: tuple[Callable, Callable], tb_root: Path | None,
     show_bars: bool = True,
@@ -42,7 +49,7 @@ def run_study(
         task = progress.add_task("downstream", total=total)
         for budget in budgets:
             for repeat in range(d.repeats):
-                splits = make_splits(raw, budget, d.val_per_class, cfg.seed, cfg.dataset.num_classes,
+                splits = make_splits(raw, budget, label_draw(d), cfg.seed, cfg.dataset.num_classes,
                                      str(getattr(cfg.dataset.pool, "value", cfg.dataset.pool)), repeat=repeat)
                 out.first_splits = out.first_splits or splits
                 for name in d.evals:

@@ -226,6 +226,17 @@ def make_view_augmenter(
 
 
 VIEW_PRESETS: dict[str, dict] = {
+    # Supervised fine-tuning (downstream.augment): the label must survive, so mild geometry only: a crop
+    # of >= 80% of the area, a 10% shift and a mirror (set flip=false for digits), no colour changes.
+    "light": {
+        "crop_scale": (0.8, 1.0),
+        "flip": True,
+        "translate": 0.1,
+        "jitter": 0.0,
+        "jitter_prob": 0.0,
+        "grayscale_prob": 0.0,
+        "blur_prob": 0.0,
+    },
     # 28x28 digits: no flip (a mirrored 2, 3 or 7 is not a digit); milder crops (>= half the area)
     # and a small shift instead, since small crops of a thin stroke lose the class; 1 channel, so
     # the jitter is brightness/contrast only.

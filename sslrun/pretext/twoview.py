@@ -25,14 +25,15 @@ def view_preset(image_size: int, channels: int) -> str:
     return "stl10" if image_size >= 64 else "cifar"
 
 
-def build_augmenter(input_shape: tuple[int, ...], augment: dict[str, Any], seed: int) -> keras.Sequential:
+def build_augmenter(input_shape: tuple[int, ...], augment: dict[str, Any], seed: int,
+                    key: str = "pretext.augment") -> keras.Sequential:
     """The view augmenter: a preset (`augment.preset`, `auto` picks by image size and channels) plus overrides."""
     size, channels = input_shape[0], input_shape[2]
     preset = augment.get("preset") or "auto"
     if preset == "auto":
         preset = view_preset(size, channels)
     if preset not in VIEW_PRESETS:
-        raise ValueError(f"pretext.augment.preset={preset!r}: use auto or one of {', '.join(VIEW_PRESETS)}")
+        raise ValueError(f"{key}.preset={preset!r}: use auto or one of {', '.join(VIEW_PRESETS)}")
     strengths = dict(VIEW_PRESETS[preset])
     if augment.get("crop_min") is not None:
         strengths["crop_scale"] = (augment["crop_min"], 1.0)

@@ -61,13 +61,14 @@ def task_data(task: keras.Model, splits: Splits, trainer: DictConfig, seed: int,
     """
     train = epoch_batches(splits.pretext_x, batch_size=trainer.batch_size, seed=seed, epochs=trainer.epochs,
                           start_epoch=start_epoch, steps_per_epoch=steps if trainer.steps_per_epoch else None)
+    has_val = len(splits.val_x) > 0  # presets that train on every label have no validation images
     if not getattr(task, "uses_labels", False):
-        return train, image_batches(splits.val_x, batch_size=trainer.batch_size, shuffle=False)
+        return train, image_batches(splits.val_x, batch_size=trainer.batch_size, shuffle=False) if has_val else None
     size = min(trainer.batch_size, len(splits.labeled_x))
     labeled = image_batches(splits.labeled_x, splits.labeled_y, batch_size=size, shuffle=True,
                             seed=seed + 1 + start_epoch).repeat()
-    return (tf.data.Dataset.zip((train, labeled)),
-            image_batches(splits.val_x, splits.val_y, batch_size=trainer.batch_size, shuffle=False))
+    val = image_batches(splits.val_x, splits.val_y, batch_size=trainer.batch_size, shuffle=False) if has_val else None
+    return tf.data.Dataset.zip((train, labeled)), val
 
 
 def write_examples(task: keras.Model, x_uint8, path: Path) -> None:
@@ -99,9 +100,9 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
     trainer = cfg.trainer
     strategy = pretext_strategy(trainer.strategy.value)
     with strategy.scope():  # variables, optimizer slots and the restored values live on every replica
-        encoder = build_encoder(cfg.encoder.name, splits.image_shape, cfg.encoder.width)
+        encoder = build_encoder(cfg.encoder.name, splits.image_shape, cfg.encoder.width, cfg.encoder.input_scale)
         task = build_task(cfg.pretext, encoder, cfg.seed, splits.num_classes)
-        task.compile(optimizer=make_optimizer(trainer.optimizer, trainer.learning_rate),
+        task.compile(optimizer=make_optimizer(trainer.optimizer, trainer.learning_rate, trainer.momentum),
                      jit_compile=trainer.jit_compile)
         task(np.zeros((1, *splits.image_shape), "float32"), training=False)  # build every head before any restore
         prepare_for_replicas(task, strategy)
@@ -136,7 +137,7 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
         raise Preempted(f"pretext stopped by {checkpoints.stop_signal}; rerun the same command to resume from "
                         f"{out / 'checkpoints'} (exit code {PREEMPTED_EXIT})")
     seconds = time.perf_counter() - start
-    write_examples(task, splits.val_x[:16], out / "examples.png")
+    write_examples(task, (splits.val_x if len(splits.val_x) else splits.labeled_x)[:16], out / "examples.png")
     if hasattr(task, "finalize_encoder"):  # e.g. colorization folds its first conv onto the luminance
         task.finalize_encoder()
     atomic_save_weights(encoder, out / WEIGHTS)
@@ -175,4 +176,4 @@ def keep_history_rows(path: Path, epochs_done: int) -> None:
 def last_history_row(path: Path) -> dict[str, float]:
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    return {k: float(v) for k, v in rows[-1].items() if k != "epoch" and v not in ("", None)} if rows else {}
+    return {k: float(v) for k, v in rows[-1].items() if k != "epoch" and v not in ("", "NA", None)} if rows else {}
