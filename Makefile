@@ -29,7 +29,7 @@ run: data
 	$(BIN)/sslrun $(RUN_ARGS)
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2  # two workers: most tests wait on subprocesses, so 2 cores stay busy
 
 smoke: install
 	$(BIN)/sslrun experiment=smoke

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,9 +48,14 @@ def run_cli(
 
 
 def start_cli(args: list[str], tmp: Path, env: dict | None = None) -> subprocess.Popen:
-    """run_cli without waiting: for signals, kills and concurrent runs."""
+    """run_cli without waiting: for signals, kills and concurrent runs.
+
+    The child gets SIGINT's default disposition, as a command started at a terminal has: a shell that runs
+    the test suite in the background would otherwise hand down SIGINT ignored, and Ctrl-C could not arrive.
+    """
     return subprocess.Popen(sslrun_exe() + args, cwd=tmp, env=cli_env(tmp, env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(ready, proc: subprocess.Popen, timeout: float = 240) -> None:
