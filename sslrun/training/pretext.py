@@ -121,8 +121,10 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
     checkpoints = EpochCheckpoint(out)
     callbacks = [
         *guard_callbacks(out),  # first: a NaN batch stops before any callback saves its state
-        checkpoints,
+        # the epoch's history row before its checkpoint: an interrupt between the two then leaves a row
+        # that the resume drops (keep_history_rows), never a checkpoint whose epoch has no row
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0),
+        checkpoints,
         RichProgress("pretext", trainer.epochs, steps, trainer.progress),
     ]
     if tb_dir is not None:  # <run dir>/tensorboard/pretext, next to the downstream phases
