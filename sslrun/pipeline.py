@@ -109,7 +109,7 @@ def load_raw(cfg: DictConfig) -> RawData:
     raw = DATASETS.build(params.pop("name"), data_dir=cfg.data_dir, cache_dir=cfg.cache_dir, **params)
     if raw.image_shape[-1] != cfg.dataset.channels:
         raise SslrunError(f"{cfg.dataset.name} has {raw.image_shape[-1]} channels but dataset.channels={cfg.dataset.channels}")
-    return limit(raw, cfg.dataset.get("train_limit"), cfg.dataset.get("test_limit"))
+    return limit(raw, cfg.dataset.train_limit, cfg.dataset.test_limit)
 
 
 def limit(raw: RawData, train: int | None, test: int | None) -> RawData:

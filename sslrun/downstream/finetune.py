@@ -57,7 +57,7 @@ def label_augmenter(d: DictConfig, image_shape: tuple[int, ...], seed: int) -> k
     """downstream.augment: none, or a preset of the view augmenter (identity at inference)."""
     from sslrun.pretext.twoview import build_augmenter
 
-    augment = OmegaConf.to_container(d.augment, resolve=True) if "augment" in d else {"preset": "none"}
+    augment = OmegaConf.to_container(d.augment, resolve=True)
     if augment.get("preset") == "none":
         return None
     return build_augmenter(tuple(image_shape), augment, seed, key="downstream.augment")
@@ -105,7 +105,7 @@ def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, nam
     rows = []
     phases = [("frozen" if pretrained else "phase1", d.frozen_epochs, d.frozen_lr),
               ("unfrozen" if pretrained else "phase2", d.unfrozen_epochs, d.unfrozen_lr)]
-    if not pretrained and d.get("scratch_epochs") is not None:  # the baseline's own schedule (seed 004)
+    if not pretrained and d.scratch_epochs is not None:  # the baseline's own schedule (seed 004)
         phases = [("scratch", d.scratch_epochs, d.scratch_lr if d.scratch_lr is not None else d.frozen_lr)]
     for i, (phase, epochs, lr) in enumerate(phases):
         if i == 0 and pretrained:

@@ -32,9 +32,8 @@ class StudyResult:
 
 def label_draw(d: DictConfig) -> LabelDraw:
     """How downstream.* says the labeled and validation images are chosen."""
-    draw = d.get("draw", "stratified")
-    return LabelDraw(draw=str(getattr(draw, "value", draw)), val_per_class=d.val_per_class,
-                     val_split=d.get("val_split"), val_from_test=d.get("val_from_test", 0))
+    return LabelDraw(draw=d.draw.value, val_per_class=d.val_per_class, val_split=d.val_split,
+                     val_from_test=d.val_from_test)
 
 
 def run_study(
