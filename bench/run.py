@@ -251,11 +251,9 @@ def plan(protocol: Protocol, args: argparse.Namespace, work: Path) -> list[tuple
 
 
 def ssl_eval(metrics: dict) -> dict:
+    """The evaluation behind ssl_test_accuracy: sslrun reports the first pretrained one its preset lists."""
     downstream = metrics.get("downstream") or {}
-    for name in ("finetune", "linear", "knn"):  # sslrun's PRETRAINED_ORDER
-        if name in downstream:
-            return downstream[name]
-    return {}
+    return downstream.get(metrics.get("ssl_eval"), {})
 
 
 def summary(run: Run) -> dict:

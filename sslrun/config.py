@@ -129,6 +129,7 @@ PretextConfig = dataclass(init=False, repr=False, eq=False)(_PretextBase)
 class RotationConfig(PretextConfig):
     mode: RotationMode = RotationMode.all
     head_hidden: int = 0  # 0: linear head on the encoder features
+    head_conv: int = 0  # filters of a 3x3 stride-2 conv before the head (seed 001: 16); 0: none
 
 
 class ColourTarget(Enum):
@@ -210,6 +211,8 @@ class DownstreamConfig:
     linear_epochs: int = 100
     linear_lr: float = 1e-2
     knn_k: int = 20
+    propagate_k: int = 10
+    propagate_alpha: float = 0.99
     patience: int = 0  # early stopping on validation loss, in epochs; 0: off
     patience_monitor: str = "val_loss"
     draw: Draw = Draw.stratified

@@ -19,7 +19,7 @@ from sslrun.config import pretext_from
 from sslrun.data.base import RawData
 from sslrun.data.datasets import DATASETS
 from sslrun.data.splits import Budget, Splits, make_splits
-from sslrun.downstream.evals import EVALS, PRETRAINED_ORDER
+from sslrun.downstream.evals import BASELINE, EVALS, headline
 from sslrun.downstream.pretrained import load_pretrained_encoder, resolve_pretext_dir
 from sslrun.downstream.study import (
     StudyResult,
@@ -205,7 +205,7 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> float | None:
     study = None
     if cfg.stage.value != "pretext":
         study = run_downstream(cfg, raw, splits.image_shape, pretext_dir, run_dir)
-        metrics.update(study_metrics(study, budgets(cfg.downstream)[0].key))
+        metrics.update(study_metrics(study, budgets(cfg.downstream)[0].key, list(cfg.downstream.evals)))
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     plots = make_plots(run_dir, study, splits.class_names) if study else {}
     write_reports(run_dir, metrics, "sslrun " + " ".join(sys.argv[1:]), plots)
@@ -248,7 +248,7 @@ def cached_pretext(cfg: DictConfig, splits: Splits, source: str, run_dir: Path) 
     return key_dir, {**info, "cache_key": key, "cache_dir": str(key_dir), "reused": reused}
 
 
-def study_metrics(study: StudyResult, first_budget: str) -> dict[str, Any]:
+def study_metrics(study: StudyResult, first_budget: str, evals: list[str]) -> dict[str, Any]:
     """metrics.json: the study's statistics, and the headline numbers at the first budget."""
     summary = summarize(study.rows)
     downstream = per_eval_summary(summary, first_budget)
@@ -259,12 +259,13 @@ def study_metrics(study: StudyResult, first_budget: str) -> dict[str, Any]:
         entry["val_accuracy"] = mean_or_none([r.get("val_accuracy") for r in rows])
         entry["seconds"] = round(sum(r["seconds"] for r in rows), 2)
     out: dict[str, Any] = {"downstream": downstream, "study": summary}
-    ssl = next((downstream[e] for e in PRETRAINED_ORDER if e in downstream), None)
+    ssl = downstream.get(headline(evals))
     if ssl is not None:
+        out["ssl_eval"] = headline(evals)
         out["ssl_test_accuracy"] = ssl["test_accuracy"]
         out["ssl_val_accuracy"] = ssl["val_accuracy"]
-    if "scratch" in downstream:
-        out["baseline_test_accuracy"] = downstream["scratch"]["test_accuracy"]
+    if BASELINE in downstream:
+        out["baseline_test_accuracy"] = downstream[BASELINE]["test_accuracy"]
         if ssl is not None:
             out["gain"] = out["ssl_test_accuracy"] - out["baseline_test_accuracy"]
     return out
@@ -285,7 +286,7 @@ def make_plots(run_dir: Path, study: StudyResult, class_names: tuple[str, ...]) 
     histories = {k: v for k, v in histories.items() if v.is_file()}
     if histories:
         out["training_curves"] = plots.plot_training_curves(histories, fig / "training_curves.png")
-    first = next((study.first[e] for e in (*PRETRAINED_ORDER, "scratch") if e in study.first), None)
+    first = next((study.first[e] for e in (headline(list(study.first)), BASELINE) if e in study.first), None)
     if first is not None and "predictions" in first and study.first_splits is not None:
         s = study.first_splits
         out["predictions"] = plots.plot_prediction_grid(s.test_x, s.test_y, first["predictions"], class_names,

@@ -89,3 +89,17 @@ def test_byol_target_moves_by_ema_only(tmp_path):
     assert all(np.array_equal(t.numpy(), o.numpy()) for t, o in pairs)  # starts as a copy
     online_ids = {id(v) for v in task.ssl_variables()}
     assert not any(id(t) in online_ids for t, _ in pairs)  # the optimizer never touches the target
+
+
+def test_rotation_conv_head_folds_flat_features_back_into_the_map():
+    from sslrun.encoders import build_encoder
+    from sslrun.pretext.rotation import build_rotation
+
+    enc = build_encoder("seed001_cnn", (28, 28, 1))  # 14x14x64 -> 7x7 -> 7x7x32 -> 3x3x32 -> 288
+    task = build_rotation(enc, mode="all", head_conv=16)
+    logits = task(np.zeros((2, 28, 28, 1), "float32"))
+    # seed 001's model_pre: Conv(16, stride 2) on 3x3x32 -> 2x2x16 -> 64 -> Dense(4)
+    assert logits.shape == (2, 4) and [tuple(layer.output.shape[1:]) for layer in task.head.layers] == [
+        (3, 3, 32), (2, 2, 16), (64,), (4,)]
+    with pytest.raises(ValueError, match="pretext.head_conv=16 needs an encoder that ends by flattening"):
+        build_rotation(build_encoder("small_cnn", (28, 28, 1), 0.25), head_conv=16)

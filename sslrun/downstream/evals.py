@@ -1,14 +1,14 @@
 """Downstream evaluations, one registry, one interface: (encoders, splits, config, seed) -> metrics.
 
-All evaluations of a run see the same label draw. `finetune`, `linear` and `knn`
-use the pretrained encoder; `scratch` trains the same architecture from random
+All evaluations of a run see the same label draw. `finetune`, `linear`, `knn` and
+`propagate` (labels spread over the unlabeled pool's kNN graph) use the pretrained encoder; `scratch` trains the same architecture from random
 initialisation with the same schedule as `finetune`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from sslrun.data.splits import Splits
 from sslrun.downstream.finetune import finetune
 from sslrun.downstream.knn import knn_eval
 from sslrun.downstream.linear import linear_probe
+from sslrun.downstream.propagate import propagate_eval
 from sslrun.registry import Registry
 
 
@@ -30,6 +31,7 @@ class EvalInputs:
     d: DictConfig
     seed: int
     tb_dir: Path | None = None  # TensorBoard logs of this evaluation's phases, when on
+    cache: dict = field(default_factory=dict)  # one per study: what depends only on the encoder and the pool
 
 
 EVALS: Registry[dict[str, Any]] = Registry("evaluation")
@@ -55,4 +57,14 @@ def _knn(inp: EvalInputs) -> dict[str, Any]:
     return knn_eval(inp.pretrained(), inp.splits, inp.d, inp.seed)
 
 
-PRETRAINED_ORDER = ("finetune", "linear", "knn")  # which one is reported as `ssl_test_accuracy`
+@EVALS.register("propagate")
+def _propagate(inp: EvalInputs) -> dict[str, Any]:
+    return propagate_eval(inp.pretrained(), inp.splits, inp.d, inp.cache)
+
+
+BASELINE = "scratch"  # the one evaluation without the pretrained encoder
+
+
+def headline(evals: list[str]) -> str | None:
+    """The evaluation reported as `ssl_test_accuracy`: the first pretrained one that downstream.evals lists."""
+    return next((e for e in evals if e != BASELINE), None)

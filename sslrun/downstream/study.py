@@ -41,7 +41,7 @@ def run_study(
     show_bars: bool = True,
 ) -> StudyResult:
     """Each (budget, repeat) draws its own labels; every evaluation of that pair sees the same draw."""
-    d, out = cfg.downstream, StudyResult()
+    d, out, cache = cfg.downstream, StudyResult(), {}
     total = len(budgets) * d.repeats * len(d.evals)
     progress = progress_bars(show_bars) or Progress(disable=True)  # disabled: the log lines below remain
     with progress:
@@ -55,7 +55,7 @@ def run_study(
                     progress.update(task, description=f"{name} budget {budget.key} repeat {repeat + 1}/{d.repeats}")
                     tb = tb_root / name / f"budget_{budget.key}" / f"repeat_{repeat}" if tb_root else None
                     inputs = EvalInputs(*encoders, splits=splits, d=d, seed=cfg.seed + repeat * REPEAT_SEED_STRIDE,
-                                        tb_dir=tb)
+                                        tb_dir=tb, cache=cache)
                     result = EVALS.get(name)(inputs)
                     _record(out, name, budget, repeat, splits, result)
                     progress.advance(task)

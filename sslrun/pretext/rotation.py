@@ -34,11 +34,28 @@ def rotate_by(x: tf.Tensor, k: tf.Tensor) -> tf.Tensor:
     return tf.gather_nd(rotations(x), index)
 
 
+def conv_head(encoder: keras.Model, filters: int) -> list[keras.layers.Layer]:
+    """A 3x3 stride-2 conv on the encoder's last feature map (seed 001's pretext head), for encoders
+    that end by flattening one: the head folds the flat features back into that map."""
+    last = encoder.layers[-1]
+    if not isinstance(last, keras.layers.Flatten) or len(last.input.shape) != 4:
+        raise ValueError(
+            f"pretext.head_conv={filters} needs an encoder that ends by flattening a feature map "
+            f"(such as seed001_cnn); encoder {encoder.name!r} ends in {type(last).__name__}: "
+            "set pretext.head_conv=0"
+        )
+    return [keras.layers.Reshape(tuple(last.input.shape[1:])),
+            keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu"),
+            keras.layers.Flatten()]
+
+
 class RotationTask(keras.Model):
-    def __init__(self, encoder: keras.Model, mode: str = "random", head_hidden: int = 0, seed: int = 0, **kwargs):
+    def __init__(self, encoder: keras.Model, mode: str = "random", head_hidden: int = 0, head_conv: int = 0,
+                 seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
-        head = [keras.layers.Dense(head_hidden, activation="relu")] if head_hidden else []
+        head = conv_head(encoder, head_conv) if head_conv else []
+        head += [keras.layers.Dense(head_hidden, activation="relu")] if head_hidden else []
         self.head = keras.Sequential([*head, keras.layers.Dense(4, dtype="float32")], name="rotation_head")
         self.mode = mode
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -88,10 +105,11 @@ class RotationTask(keras.Model):
 
 
 @PRETEXTS.register("rotation")
-def build_rotation(encoder: keras.Model, mode: str = "random", head_hidden: int = 0, seed: int = 0) -> RotationTask:
+def build_rotation(encoder: keras.Model, mode: str = "random", head_hidden: int = 0, head_conv: int = 0,
+                   seed: int = 0) -> RotationTask:
     if mode not in ("all", "random"):
         raise ValueError(f"pretext.mode={mode!r}: use 'all' or 'random'")
     shape = encoder.input_shape
     if shape[1] != shape[2]:
         raise ValueError(f"rotation pretext needs square images, got {shape[1]}x{shape[2]}")
-    return RotationTask(encoder, mode=mode, head_hidden=head_hidden, seed=seed, name="rotation")
+    return RotationTask(encoder, mode=mode, head_hidden=head_hidden, head_conv=head_conv, seed=seed, name="rotation")

@@ -1,0 +1,138 @@
+"""Label propagation over the unlabeled pool on frozen pretext features.
+
+The few labels spread along a k-nearest-neighbour graph of the pool's features
+(Zhou et al. 2004, "Learning with local and global consistency"; the graph,
+weights and class balancing of Iscen et al. 2019, "Label propagation for deep
+semi-supervised learning"). Test and validation images are then classified by
+a kNN vote among the pool's propagated labels: they never enter the graph, so a
+test prediction never depends on other test images.
+
+The pool's features and graph depend only on the encoder and the pool, so a
+study computes them once and shares them across label draws (`cache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import keras
+import numpy as np
+from omegaconf import DictConfig
+from scipy import sparse
+from scipy.sparse.linalg import cg
+
+from sslrun.data.splits import Splits
+from sslrun.downstream.features import features
+from sslrun.downstream.knn import knn_predict
+
+EDGE_POWER = 3  # edge weight = cosine similarity ** 3 (Iscen et al.): near neighbours dominate
+CG_TOLERANCE = 1e-6  # conjugate gradient on (I - alpha S) F = Y, solved to convergence: a capped solve
+CG_MAX_STEPS = 1000  # (Iscen et al. stop at 20 steps) leaves images more than ~20 hops from a label unlabeled
+
+
+def unit_rows(f: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    f = f - centre
+    return (f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+CHUNK = 256  # query rows per similarity block: 256 x 60,000 pool images is ~60 MB per float32 copy
+
+
+def knn_graph(queries: np.ndarray, base: np.ndarray, k: int, *, exclude_self: bool,
+              chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, similarities), each (n, k): every query row's k most similar `base` rows (unit rows in).
+
+    exclude_self: queries are `base` itself, and row i is not its own neighbour.
+    """
+    k = min(k, len(base) - int(exclude_self))
+    idx = np.empty((len(queries), k), np.int64)
+    sim = np.empty((len(queries), k), np.float32)
+    for lo in range(0, len(queries), chunk):
+        s = queries[lo:lo + chunk] @ base.T
+        if exclude_self:
+            s[np.arange(len(s)), np.arange(lo, lo + len(s))] = -np.inf
+        top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        idx[lo:lo + chunk], sim[lo:lo + chunk] = top, np.take_along_axis(s, top, 1)
+    return idx, sim
+
+
+def propagate_labels(idx: np.ndarray, sim: np.ndarray, seeds: np.ndarray, seed_labels: np.ndarray,
+                     num_classes: int, alpha: float) -> np.ndarray:
+    """The class of every graph node: labels of the `seeds` nodes diffused along the kNN graph.
+
+    idx/sim: each node's neighbours and cosine similarities. Solves
+    (I - alpha * D^-1/2 W D^-1/2) F = Y per class, then balances the classes
+    (each column of F divided by its sum) before the argmax. A node that no
+    label reaches (a graph component without labeled nodes) gets -1.
+    """
+    n, k = idx.shape
+    weights = np.clip(sim, 0.0, None).ravel() ** EDGE_POWER
+    w = sparse.csr_matrix((weights, (np.repeat(np.arange(n), k), idx.ravel())), shape=(n, n))
+    w = w + w.T
+    inv_sqrt = 1.0 / np.sqrt(np.maximum(np.asarray(w.sum(axis=1)).ravel(), 1e-12))
+    a = sparse.identity(n, format="csr") - alpha * (sparse.diags(inv_sqrt) @ w @ sparse.diags(inv_sqrt))
+    f = np.zeros((n, num_classes), np.float64)
+    for c in range(num_classes):
+        y = np.zeros(n)
+        y[seeds[seed_labels == c]] = 1.0
+        if y.any():
+            f[:, c] = cg(a, y, rtol=CG_TOLERANCE, maxiter=CG_MAX_STEPS)[0]
+    f = np.maximum(f, 0.0)
+    f /= np.maximum(f.sum(axis=0, keepdims=True), 1e-300)
+    out = np.where(f.max(axis=1) > 0, f.argmax(axis=1), -1)
+    out[seeds] = seed_labels
+    return out
+
+
+def _fingerprint(x: Any) -> str:
+    """Which pool this is, cheaply: its shape and a sample of its rows."""
+    rows = np.asarray(x[np.linspace(0, len(x) - 1, num=min(len(x), 64)).astype(int)])
+    return hashlib.sha1(repr(x.shape).encode() + rows.tobytes()).hexdigest()
+
+
+def study_features(encoder: keras.Model, x: Any, cache: dict) -> np.ndarray:
+    """features(encoder, x), computed once per image set in this study (the encoder does not change)."""
+    key = ("features", _fingerprint(x)) if len(x) else None
+    if key is None:
+        return features(encoder, x)
+    if key not in cache:
+        cache[key] = features(encoder, x)
+    return cache[key]
+
+
+def pool_graph(encoder: keras.Model, pool_x: Any, k: int, cache: dict) -> dict[str, np.ndarray]:
+    """The pool's unit features and kNN graph, computed once per (pool, k) in this study."""
+    key = ("propagate", _fingerprint(pool_x), k)
+    if key not in cache:
+        raw = features(encoder, pool_x)
+        centre = raw.mean(axis=0)
+        unit = unit_rows(raw, centre)
+        idx, sim = knn_graph(unit, unit, k, exclude_self=True)
+        cache[key] = {"centre": centre, "unit": unit, "idx": idx, "sim": sim}
+    return cache[key]
+
+
+def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict) -> dict[str, Any]:
+    """Propagate the labeled images' labels over pool + labeled nodes, then kNN-classify test and validation."""
+    start = time.perf_counter()
+    pool = pool_graph(encoder, splits.pretext_x, d.propagate_k, cache)
+    lab = unit_rows(features(encoder, splits.labeled_x), pool["centre"])
+    n_pool = len(pool["unit"])
+    lab_idx, lab_sim = knn_graph(lab, pool["unit"], pool["idx"].shape[1], exclude_self=False)
+    idx = np.concatenate([pool["idx"], lab_idx])  # labeled nodes n_pool.. point into the pool; w + w.T links back
+    sim = np.concatenate([pool["sim"], lab_sim])
+    seeds = np.arange(n_pool, n_pool + len(lab))
+    labels = propagate_labels(idx, sim, seeds, np.asarray(splits.labeled_y), splits.num_classes, d.propagate_alpha)
+    reached = labels >= 0  # test images vote among the nodes that a label reached
+    nodes, labels = np.concatenate([pool["unit"], lab])[reached], labels[reached]
+
+    def classify(x: np.ndarray) -> np.ndarray:
+        query = unit_rows(study_features(encoder, x, cache), pool["centre"])
+        return knn_predict(nodes, labels, query, d.knn_k, splits.num_classes, chunk=CHUNK)
+
+    pred = classify(splits.test_x)
+    val = float(np.mean(classify(splits.val_x) == splits.val_y)) if len(splits.val_x) else None
+    return {"test_accuracy": float(np.mean(pred == splits.test_y)), "test_loss": None, "predictions": pred,
+            "val_accuracy": val, "seconds": round(time.perf_counter() - start, 2), "history": []}

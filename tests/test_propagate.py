@@ -1,0 +1,62 @@
+"""Label propagation: the graph against brute force, diffusion along a manifold, the eval with its study cache."""
+
+import keras
+import numpy as np
+from test_evals import D
+
+from sslrun.data.splits import make_splits
+from sslrun.data.synthetic import make_synthetic
+from sslrun.downstream.evals import EVALS, EvalInputs
+from sslrun.downstream.knn import knn_predict
+from sslrun.downstream.propagate import knn_graph, propagate_labels, unit_rows
+
+
+def test_knn_graph_matches_brute_force_and_skips_self():
+    rng = np.random.default_rng(0)
+    u = unit_rows(rng.normal(size=(300, 8)), np.zeros(8))
+    idx, sim = knn_graph(u, u, 5, exclude_self=True, chunk=64)
+    s = u @ u.T
+    np.fill_diagonal(s, -np.inf)
+    want = np.argsort(-s, axis=1)[:, :5]
+    assert idx.shape == (300, 5) and not (idx == np.arange(300)[:, None]).any()
+    assert (np.sort(idx, 1) == np.sort(want, 1)).all()
+    np.testing.assert_allclose(np.sort(sim, 1), np.sort(np.take_along_axis(s, want, 1), 1), rtol=1e-5)
+
+
+def _arcs(n: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Two half circles in orthogonal planes: neighbours along an arc are close, its ends are opposite."""
+    t = np.linspace(0, np.pi, n)
+    a = np.stack([np.cos(t), np.sin(t), 0 * t, 0 * t], 1)
+    b = np.stack([0 * t, 0 * t, np.cos(t), np.sin(t)], 1)
+    return np.concatenate([a, b]).astype(np.float32), np.repeat([0, 1], n)
+
+
+def test_labels_diffuse_along_each_arc_where_nearest_labels_fail():
+    x, y = _arcs()
+    seeds = np.array([0, 100])  # one label per class, each at the start of its arc
+    idx, sim = knn_graph(x, x, 6, exclude_self=True)
+    assert (propagate_labels(idx, sim, seeds, y[seeds], 2, alpha=0.99) == y).all()
+    # the labeled images alone mislabel the far half of each arc (cosine < 0 to its own seed)
+    nearest = knn_predict(x[seeds], y[seeds], x, k=1, num_classes=2)
+    assert 0.6 < np.mean(nearest == y) < 0.8
+    # no label on arc b (its own graph component): its images stay unlabeled (-1), not class 0
+    only_a = propagate_labels(idx, sim, seeds[:1], y[:1], 2, alpha=0.99)
+    assert (only_a[:100] == 0).all() and (only_a[100:] == -1).all()
+
+
+def test_propagate_eval_shares_the_pool_graph_across_draws():
+    raw = make_synthetic(600, 300, 0.05)
+    # a fixed "encoder": the mean pixel per column, where the class sets the shape's x position
+    enc = lambda: keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 3)))])  # noqa: E731,E501
+    cache: dict = {}
+    accs = []
+    for repeat in range(2):
+        splits = make_splits(raw, 3, 2, seed=0, num_classes=10, repeat=repeat)
+        out = EVALS.get("propagate")(EvalInputs(enc, enc, splits, D, seed=0, cache=cache))
+        assert out["predictions"].shape == (len(splits.test_y),) and 0 <= out["val_accuracy"] <= 1
+        accs.append(out["test_accuracy"])
+    # one pool graph and one set of test features for both draws; each draw has its own validation images
+    assert sorted(key[0] for key in cache) == ["features"] * 3 + ["propagate"]
+    entry = next(v for key, v in cache.items() if key[0] == "propagate")
+    assert entry["idx"].shape == (len(splits.pretext_x), D.propagate_k)
+    assert min(accs) > 0.6, accs
