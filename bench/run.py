@@ -98,6 +98,7 @@ class Run:
     metrics: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     examples_per_image: int = 1  # pretext examples per image sslrun counts (rotation mode=all: 4)
+    finished: str = ""  # local time the process ended
 
 
 def compose(preset: str, overrides: list[str]):
@@ -199,6 +200,23 @@ def last_lines(log: Path, n: int = 3) -> str:
     return " / ".join(lines[-n:])[-300:]
 
 
+MEASURED = "measured.json"  # per run folder: wall, peak RSS, status and when, for --resume
+
+
+def resumed(run: Run, work: Path, result_file: Path) -> bool:
+    """Load a run that an earlier `--work DIR --resume` invocation finished with the same command."""
+    record = work / run.protocol / run.pipeline / MEASURED
+    if not record.is_file() or not result_file.is_file():
+        return False
+    saved = json.loads(record.read_text())
+    if saved.get("command") != run.command or saved.get("status") != "ok":
+        return False
+    run.wall, run.rss_kib, run.finished = saved["wall"], saved["rss_kib"], saved["finished"]
+    run.metrics = json.loads(result_file.read_text())
+    print(f"    {run.protocol} {run.pipeline}: finished {run.finished}, reused (--resume)", flush=True)
+    return True
+
+
 def run_one(run: Run, work: Path, timeout: float | None, result_file: Path) -> None:
     folder = work / run.protocol / run.pipeline
     env = {**os.environ, "SSLRUN_CACHE_DIR": str(folder / "cache"), "PYTHONUNBUFFERED": "1",
@@ -212,6 +230,9 @@ def run_one(run: Run, work: Path, timeout: float | None, result_file: Path) -> N
         run.metrics = json.loads(result_file.read_text())
     else:
         run.status = f"failed: no {result_file.name}"
+    run.finished = time.strftime("%Y-%m-%d %H:%M")
+    (folder / MEASURED).write_text(json.dumps({"command": run.command, "status": run.status, "wall": run.wall,
+                                                "rss_kib": run.rss_kib, "finished": run.finished}))
     print(f"    {run.status}, {run.wall:.0f} s, peak RSS {run.rss_kib / 2**20:.2f} GiB", flush=True)
 
 
@@ -424,6 +445,11 @@ def write_report(path: Path, results: list[Run], args: argparse.Namespace, start
         "rotations of an image the faithful scripts of seeds 000/001 count as four images). "
         "Speedup = faithful wall / this wall; RSS = this peak / faithful peak.",
     ]
+    done = sorted(r.finished for r in results if r.finished)
+    if args.resume and done:
+        lines += ["", f"Continued with --resume in `{args.work}`: the runs finished between {done[0]} and "
+                  f"{done[-1]} (each row's wall and RSS are its own process's; the total above is this "
+                  "invocation's)."]
     if args.quick:
         lines += ["", "Reduced scale: the faithful scripts with --quick, the presets with the "
                   "overrides in the commands below (bench/run.py QUICK). Accuracies are not "
@@ -437,7 +463,8 @@ def write_report(path: Path, results: list[Run], args: argparse.Namespace, start
         lines += ["", "Notes:", *[f"- {n}" for n in notes]]
     lines += ["", "## Commands", ""]
     for r in results:
-        lines.append(f"- {r.protocol} {r.pipeline}: `{shown(r.command)}`")
+        when = f" (finished {r.finished})" if r.finished else ""
+        lines.append(f"- {r.protocol} {r.pipeline}{when}: `{shown(r.command)}`")
     lines += ["", f"Logs and run dirs: `{args.work}` (temporary).", ""]
     path.write_text("\n".join(lines))
     print(f"wrote {path}")
@@ -451,9 +478,13 @@ def main() -> None:
                    default=None, help="comma-separated protocols, e.g. seed001,seed004")
     p.add_argument("--stl10", type=Path, help="an STL-10 binary folder: makes seed002 runnable")
     p.add_argument("--work", type=Path, help="where logs and run dirs go (default: /tmp/...)")
+    p.add_argument("--resume", action="store_true",
+                   help="with --work: keep the runs an earlier invocation finished there (same command), run the rest")
     p.add_argument("--timeout", type=float, help="seconds per subprocess (default: none)")
     p.add_argument("--out", type=Path, help="report file (default bench/RESULTS[_QUICK].md)")
     args = p.parse_args()
+    if args.resume and not args.work:
+        p.error("--resume needs --work DIR: the folder of the bench run to continue")
     unknown = set(args.only or []) - set(PROTOCOLS)
     if unknown:
         p.error(f"unknown protocol(s) {', '.join(sorted(unknown))}; valid: {', '.join(PROTOCOLS)}")
@@ -470,7 +501,7 @@ def main() -> None:
         if not protocol.runnable and not args.stl10:
             continue
         for run, result_file in plan(protocol, args, args.work):
-            if run.status == "ok":
+            if run.status == "ok" and not (args.resume and resumed(run, args.work, result_file)):
                 run_one(run, args.work, args.timeout, result_file)
             results.append(run)
     write_report(out, results, args, started, time.perf_counter() - t0,

@@ -30,6 +30,7 @@ EVAL_LABELS = {
     "finetune": "fine-tuned from pretext (frozen, then unfrozen)",
     "linear": "linear probe on pretext features",
     "knn": "kNN on pretext features",
+    "propagate": "labels propagated over the unlabeled pool's pretext features",
     "scratch": "from scratch (baseline)",
 }
 
