@@ -198,6 +198,8 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> float | None:
         pretext_dir = resolve_pretext_dir(pretext_from(cfg))
         log.info("reusing the pretext stage in %s", pretext_dir)
         metrics["pretext"] = {"reused_from": str(pretext_dir)}
+        done = json.loads((pretext_dir / COMPLETE).read_text())  # what trained there, not this config's defaults
+        metrics["pretext_task"], metrics["encoder"] = done["task"], done["encoder"]["name"]
     elif cfg.pretext.cache:
         pretext_dir, metrics["pretext"] = cached_pretext(cfg, splits, raw.source, run_dir)
     else:

@@ -35,11 +35,14 @@ def test_pretext_then_downstream_stage(tmp_path):
     res = run_cli(SMOKE + ["stage=pretext", "hydra.run.dir=pre"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "pre/pretext/COMPLETE").is_file() and not (tmp_path / "pre/downstream").exists()
-    args = ["stage=downstream", "pretext.from=pre", "downstream.evals=[finetune]", "hydra.run.dir=down"]
+    # this config names another task: the report names the one that trained in pre/
+    args = ["stage=downstream", "pretext.from=pre", "pretext=simclr", "downstream.evals=[finetune]", "hydra.run.dir=down"]
     res = run_cli(SMOKE + args, tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = json.loads((tmp_path / "down/metrics.json").read_text())
     assert metrics["pretext"]["reused_from"].endswith("pre/pretext") and "baseline_test_accuracy" not in metrics
+    assert metrics["pretext_task"] == "rotation" and metrics["encoder"] == "small_cnn"
+    assert "| pretext rotation (reused from " in (tmp_path / "down/report.md").read_text()
     assert not (tmp_path / "down/pretext").exists()
 
 

@@ -42,7 +42,9 @@ def _pct(value: float | None) -> str:
 def result_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows = []
     pre = metrics.get("pretext") or {}
-    if pre:
+    if "reused_from" in pre:
+        rows.append((f"pretext {metrics['pretext_task']} (reused from {pre['reused_from']})", "-", "-", "-"))
+    elif pre:
         accuracy = pre.get("val_accuracy", pre.get("val_probe_accuracy", pre.get("accuracy")))  # two-view: the probe
         loss = pre.get("val_loss", pre.get("loss", float("nan")))
         label = f"pretext {metrics['pretext_task']} (validation images)"
