@@ -8,7 +8,7 @@ from sslrun.data.splits import make_splits
 from sslrun.data.synthetic import make_synthetic
 from sslrun.downstream.evals import EVALS, EvalInputs
 from sslrun.downstream.knn import knn_predict
-from sslrun.downstream.propagate import knn_graph, propagate_labels, unit_rows
+from sslrun.downstream.propagate import knn_graph, propagate_labels, unit_rows, vote
 
 
 def test_knn_graph_matches_brute_force_and_skips_self():
@@ -21,6 +21,18 @@ def test_knn_graph_matches_brute_force_and_skips_self():
     assert idx.shape == (300, 5) and not (idx == np.arange(300)[:, None]).any()
     assert (np.sort(idx, 1) == np.sort(want, 1)).all()
     np.testing.assert_allclose(np.sort(sim, 1), np.sort(np.take_along_axis(s, want, 1), 1), rtol=1e-5)
+
+
+def test_vote_from_cached_pool_neighbours_equals_knn_over_the_whole_graph():
+    rng = np.random.default_rng(1)
+    pool, lab, query = (unit_rows(rng.normal(size=(n, 6)), np.zeros(6)) for n in (400, 12, 50))
+    labels = rng.integers(0, 4, 412)
+    near_idx, near_sim = knn_graph(query, pool, 7, exclude_self=False)
+    want = knn_predict(np.concatenate([pool, lab]), labels, query, k=7, num_classes=4)
+    assert (vote(query, near_idx, near_sim, lab, labels, 7, 4) == want).all()
+    # nodes no label reached are passed over: with every pool node unlabeled, the labeled nodes decide
+    unreached = np.concatenate([np.full(400, -1), labels[400:]])
+    assert (vote(query, near_idx, near_sim, lab, unreached, 7, 4) == knn_predict(lab, labels[400:], query, 7, 4)).all()
 
 
 def _arcs(n: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -55,8 +67,9 @@ def test_propagate_eval_shares_the_pool_graph_across_draws():
         out = EVALS.get("propagate")(EvalInputs(enc, enc, splits, D, seed=0, cache=cache))
         assert out["predictions"].shape == (len(splits.test_y),) and 0 <= out["val_accuracy"] <= 1
         accs.append(out["test_accuracy"])
-    # one pool graph and one set of test features for both draws; each draw has its own validation images
-    assert sorted(key[0] for key in cache) == ["features"] * 3 + ["propagate"]
+    # one pool graph, one set of test features and neighbours for both draws; each draw has its own
+    # validation images
+    assert sorted(key[0] for key in cache) == ["features"] * 3 + ["neighbours"] * 3 + ["propagate"]
     entry = next(v for key, v in cache.items() if key[0] == "propagate")
     assert entry["idx"].shape == (len(splits.pretext_x), D.propagate_k)
     assert min(accs) > 0.6, accs

@@ -25,7 +25,6 @@ from scipy.sparse.linalg import cg
 
 from sslrun.data.splits import Splits
 from sslrun.downstream.features import features
-from sslrun.downstream.knn import knn_predict
 
 EDGE_POWER = 3  # edge weight = cosine similarity ** 3 (Iscen et al.): near neighbours dominate
 CG_TOLERANCE = 1e-6  # conjugate gradient on (I - alpha S) F = Y, solved to convergence: a capped solve
@@ -114,6 +113,38 @@ def pool_graph(encoder: keras.Model, pool_x: Any, k: int, cache: dict) -> dict[s
     return cache[key]
 
 
+def pool_neighbours(encoder: keras.Model, x: Any, pool: dict[str, np.ndarray], k: int,
+                    cache: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unit features, k nearest pool rows, their similarities) of images x: the same for every label draw."""
+    key = ("neighbours", _fingerprint(x), k)
+    if key not in cache:
+        query = unit_rows(study_features(encoder, x, cache), pool["centre"])
+        cache[key] = (query, *knn_graph(query, pool["unit"], k, exclude_self=False))
+    return cache[key]
+
+
+def vote(query: np.ndarray, pool_idx: np.ndarray, pool_sim: np.ndarray, lab: np.ndarray, labels: np.ndarray,
+         k: int, num_classes: int) -> np.ndarray:
+    """Each query's class: its k most similar graph nodes vote with their similarity.
+
+    The candidates are the query's k nearest pool nodes (computed once per study) and every labeled node
+    (nodes n_pool..); the k best of them are the k nearest nodes of the whole graph. Nodes that no label
+    reached (label -1) are passed over, so in a graph with unreached parts a query whose nearest pool
+    images are unreached has fewer pool voters (the labeled nodes are always candidates).
+    """
+    n_pool = len(labels) - len(lab)
+    cand = np.concatenate([pool_idx, np.broadcast_to(np.arange(n_pool, len(labels)), (len(query), len(lab)))], 1)
+    sim = np.where(labels[cand] >= 0, np.concatenate([pool_sim, query @ lab.T], 1), -np.inf)
+    k = min(k, cand.shape[1])
+    top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    who, weight = np.take_along_axis(cand, top, 1), np.take_along_axis(sim, top, 1)
+    cls = labels[who]
+    votes = np.zeros((len(query), num_classes))
+    rows = np.broadcast_to(np.arange(len(query))[:, None], cls.shape)
+    np.add.at(votes, (rows[cls >= 0], cls[cls >= 0]), weight[cls >= 0])
+    return votes.argmax(axis=1)
+
+
 def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict) -> dict[str, Any]:
     """Propagate the labeled images' labels over pool + labeled nodes, then kNN-classify test and validation."""
     start = time.perf_counter()
@@ -125,12 +156,10 @@ def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: d
     sim = np.concatenate([pool["sim"], lab_sim])
     seeds = np.arange(n_pool, n_pool + len(lab))
     labels = propagate_labels(idx, sim, seeds, np.asarray(splits.labeled_y), splits.num_classes, d.propagate_alpha)
-    reached = labels >= 0  # test images vote among the nodes that a label reached
-    nodes, labels = np.concatenate([pool["unit"], lab])[reached], labels[reached]
 
     def classify(x: np.ndarray) -> np.ndarray:
-        query = unit_rows(study_features(encoder, x, cache), pool["centre"])
-        return knn_predict(nodes, labels, query, d.knn_k, splits.num_classes, chunk=CHUNK)
+        query, near_idx, near_sim = pool_neighbours(encoder, x, pool, d.knn_k, cache)
+        return vote(query, near_idx, near_sim, lab, labels, d.knn_k, splits.num_classes)
 
     pred = classify(splits.test_x)
     val = float(np.mean(classify(splits.val_x) == splits.val_y)) if len(splits.val_x) else None
