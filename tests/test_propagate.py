@@ -7,14 +7,14 @@ from test_evals import D
 from sslrun.data.splits import make_splits
 from sslrun.data.synthetic import make_synthetic
 from sslrun.downstream.evals import EVALS, EvalInputs
-from sslrun.downstream.knn import knn_predict
-from sslrun.downstream.propagate import knn_graph, propagate_labels, unit_rows, vote
+from sslrun.downstream.knn import knn_predict, nearest
+from sslrun.downstream.propagate import propagate_labels, unit_rows, vote
 
 
-def test_knn_graph_matches_brute_force_and_skips_self():
+def test_nearest_matches_brute_force_and_skips_self():
     rng = np.random.default_rng(0)
     u = unit_rows(rng.normal(size=(300, 8)), np.zeros(8))
-    idx, sim = knn_graph(u, u, 5, exclude_self=True, chunk=64)
+    idx, sim = nearest(u, u, 5, exclude_self=True, chunk=64)
     s = u @ u.T
     np.fill_diagonal(s, -np.inf)
     want = np.argsort(-s, axis=1)[:, :5]
@@ -27,7 +27,7 @@ def test_vote_from_cached_pool_neighbours_equals_knn_over_the_whole_graph():
     rng = np.random.default_rng(1)
     pool, lab, query = (unit_rows(rng.normal(size=(n, 6)), np.zeros(6)) for n in (400, 12, 50))
     labels = rng.integers(0, 4, 412)
-    near_idx, near_sim = knn_graph(query, pool, 7, exclude_self=False)
+    near_idx, near_sim = nearest(query, pool, 7, exclude_self=False)
     want = knn_predict(np.concatenate([pool, lab]), labels, query, k=7, num_classes=4)
     assert (vote(query, near_idx, near_sim, lab, labels, 7, 4) == want).all()
     # nodes no label reached are passed over: with every pool node unlabeled, the labeled nodes decide
@@ -46,11 +46,11 @@ def _arcs(n: int = 100) -> tuple[np.ndarray, np.ndarray]:
 def test_labels_diffuse_along_each_arc_where_nearest_labels_fail():
     x, y = _arcs()
     seeds = np.array([0, 100])  # one label per class, each at the start of its arc
-    idx, sim = knn_graph(x, x, 6, exclude_self=True)
+    idx, sim = nearest(x, x, 6, exclude_self=True)
     assert (propagate_labels(idx, sim, seeds, y[seeds], 2, alpha=0.99) == y).all()
     # the labeled images alone mislabel the far half of each arc (cosine < 0 to its own seed)
-    nearest = knn_predict(x[seeds], y[seeds], x, k=1, num_classes=2)
-    assert 0.6 < np.mean(nearest == y) < 0.8
+    by_label = knn_predict(x[seeds], y[seeds], x, k=1, num_classes=2)
+    assert 0.6 < np.mean(by_label == y) < 0.8
     # no label on arc b (its own graph component): its images stay unlabeled (-1), not class 0
     only_a = propagate_labels(idx, sim, seeds[:1], y[:1], 2, alpha=0.99)
     assert (only_a[:100] == 0).all() and (only_a[100:] == -1).all()

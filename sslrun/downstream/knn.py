@@ -12,20 +12,45 @@ from omegaconf import DictConfig
 from sslrun.data.splits import Splits
 from sslrun.downstream.features import features
 
+CHUNK = 256  # query rows per similarity block: 256 x 60,000 rows is ~60 MB per float32 copy
+
+
+def unit(f: np.ndarray) -> np.ndarray:
+    return (f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def nearest(queries: np.ndarray, base: np.ndarray, k: int, *, exclude_self: bool = False,
+            chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, similarities), each (n, k): every query row's k most similar `base` rows (unit rows in).
+
+    exclude_self: queries are `base` itself, and row i is not its own neighbour.
+    """
+    k = min(k, len(base) - int(exclude_self))
+    idx = np.empty((len(queries), k), np.int64)
+    sim = np.empty((len(queries), k), np.float32)
+    for lo in range(0, len(queries), chunk):
+        s = queries[lo:lo + chunk] @ base.T
+        if exclude_self:
+            s[np.arange(len(s)), np.arange(lo, lo + len(s))] = -np.inf
+        top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        idx[lo:lo + chunk], sim[lo:lo + chunk] = top, np.take_along_axis(s, top, 1)
+    return idx, sim
+
+
+def weighted_vote(classes: np.ndarray, weights: np.ndarray, num_classes: int) -> np.ndarray:
+    """Per row, the class whose entries carry the most weight; entries of class -1 do not count."""
+    votes = np.zeros((len(classes), num_classes))
+    rows = np.broadcast_to(np.arange(len(classes))[:, None], classes.shape)
+    counted = classes >= 0
+    np.add.at(votes, (rows[counted], classes[counted]), weights[counted])
+    return votes.argmax(axis=1)
+
 
 def knn_predict(train_f: np.ndarray, train_y: np.ndarray, query_f: np.ndarray, k: int, num_classes: int,
-                chunk: int = 2048) -> np.ndarray:
+                chunk: int = CHUNK) -> np.ndarray:
     """Class of each query row: the k most cosine-similar training rows vote with their similarity."""
-    unit = lambda f: f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)  # noqa: E731
-    train_u, k = unit(train_f), min(k, len(train_f))
-    out = np.empty(len(query_f), dtype=np.int64)
-    for lo in range(0, len(query_f), chunk):
-        sims = unit(query_f[lo:lo + chunk]) @ train_u.T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        votes = np.zeros((len(sims), num_classes))
-        np.add.at(votes, (np.arange(len(sims))[:, None], train_y[top]), np.take_along_axis(sims, top, 1))
-        out[lo:lo + chunk] = votes.argmax(axis=1)
-    return out
+    idx, sim = nearest(unit(query_f), unit(train_f), k, chunk=chunk)
+    return weighted_vote(np.asarray(train_y)[idx], sim, num_classes)
 
 
 def knn_eval(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, tb_dir=None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from scipy.sparse.linalg import cg
 
 from sslrun.data.splits import Splits
 from sslrun.downstream.features import features
+from sslrun.downstream.knn import nearest, weighted_vote
 
 EDGE_POWER = 3  # edge weight = cosine similarity ** 3 (Iscen et al.): near neighbours dominate
 CG_TOLERANCE = 1e-6  # conjugate gradient on (I - alpha S) F = Y, solved to convergence: a capped solve
@@ -34,27 +35,6 @@ CG_MAX_STEPS = 1000  # (Iscen et al. stop at 20 steps) leaves images more than ~
 def unit_rows(f: np.ndarray, centre: np.ndarray) -> np.ndarray:
     f = f - centre
     return (f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
-CHUNK = 256  # query rows per similarity block: 256 x 60,000 pool images is ~60 MB per float32 copy
-
-
-def knn_graph(queries: np.ndarray, base: np.ndarray, k: int, *, exclude_self: bool,
-              chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, similarities), each (n, k): every query row's k most similar `base` rows (unit rows in).
-
-    exclude_self: queries are `base` itself, and row i is not its own neighbour.
-    """
-    k = min(k, len(base) - int(exclude_self))
-    idx = np.empty((len(queries), k), np.int64)
-    sim = np.empty((len(queries), k), np.float32)
-    for lo in range(0, len(queries), chunk):
-        s = queries[lo:lo + chunk] @ base.T
-        if exclude_self:
-            s[np.arange(len(s)), np.arange(lo, lo + len(s))] = -np.inf
-        top = np.argpartition(-s, k - 1, axis=1)[:, :k]
-        idx[lo:lo + chunk], sim[lo:lo + chunk] = top, np.take_along_axis(s, top, 1)
-    return idx, sim
 
 
 def propagate_labels(idx: np.ndarray, sim: np.ndarray, seeds: np.ndarray, seed_labels: np.ndarray,
@@ -108,7 +88,7 @@ def pool_graph(encoder: keras.Model, pool_x: Any, k: int, cache: dict) -> dict[s
         raw = features(encoder, pool_x)
         centre = raw.mean(axis=0)
         unit = unit_rows(raw, centre)
-        idx, sim = knn_graph(unit, unit, k, exclude_self=True)
+        idx, sim = nearest(unit, unit, k, exclude_self=True)
         cache[key] = {"centre": centre, "unit": unit, "idx": idx, "sim": sim}
     return cache[key]
 
@@ -119,7 +99,7 @@ def pool_neighbours(encoder: keras.Model, x: Any, pool: dict[str, np.ndarray], k
     key = ("neighbours", _fingerprint(x), k)
     if key not in cache:
         query = unit_rows(study_features(encoder, x, cache), pool["centre"])
-        cache[key] = (query, *knn_graph(query, pool["unit"], k, exclude_self=False))
+        cache[key] = (query, *nearest(query, pool["unit"], k, exclude_self=False))
     return cache[key]
 
 
@@ -137,12 +117,7 @@ def vote(query: np.ndarray, pool_idx: np.ndarray, pool_sim: np.ndarray, lab: np.
     sim = np.where(labels[cand] >= 0, np.concatenate([pool_sim, query @ lab.T], 1), -np.inf)
     k = min(k, cand.shape[1])
     top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-    who, weight = np.take_along_axis(cand, top, 1), np.take_along_axis(sim, top, 1)
-    cls = labels[who]
-    votes = np.zeros((len(query), num_classes))
-    rows = np.broadcast_to(np.arange(len(query))[:, None], cls.shape)
-    np.add.at(votes, (rows[cls >= 0], cls[cls >= 0]), weight[cls >= 0])
-    return votes.argmax(axis=1)
+    return weighted_vote(labels[np.take_along_axis(cand, top, 1)], np.take_along_axis(sim, top, 1), num_classes)
 
 
 def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict) -> dict[str, Any]:
@@ -151,7 +126,7 @@ def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: d
     pool = pool_graph(encoder, splits.pretext_x, d.propagate_k, cache)
     lab = unit_rows(features(encoder, splits.labeled_x), pool["centre"])
     n_pool = len(pool["unit"])
-    lab_idx, lab_sim = knn_graph(lab, pool["unit"], pool["idx"].shape[1], exclude_self=False)
+    lab_idx, lab_sim = nearest(lab, pool["unit"], pool["idx"].shape[1], exclude_self=False)
     idx = np.concatenate([pool["idx"], lab_idx])  # labeled nodes n_pool.. point into the pool; w + w.T links back
     sim = np.concatenate([pool["sim"], lab_sim])
     seeds = np.arange(n_pool, n_pool + len(lab))
