@@ -261,9 +261,10 @@ def study_metrics(study: StudyResult, first_budget: str, evals: list[str]) -> di
         entry["val_accuracy"] = mean_or_none([r.get("val_accuracy") for r in rows])
         entry["seconds"] = round(sum(r["seconds"] for r in rows), 2)
     out: dict[str, Any] = {"downstream": downstream, "study": summary}
-    ssl = downstream.get(headline(evals))
+    ssl_eval = headline(evals)
+    ssl = downstream.get(ssl_eval)
     if ssl is not None:
-        out["ssl_eval"] = headline(evals)
+        out["ssl_eval"] = ssl_eval
         out["ssl_test_accuracy"] = ssl["test_accuracy"]
         out["ssl_val_accuracy"] = ssl["val_accuracy"]
     if BASELINE in downstream:

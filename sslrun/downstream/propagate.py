@@ -25,7 +25,7 @@ from scipy.sparse.linalg import cg
 
 from sslrun.data.splits import Splits
 from sslrun.downstream.features import features
-from sslrun.downstream.knn import nearest, weighted_vote
+from sslrun.downstream.knn import nearest, unit, weighted_vote
 
 EDGE_POWER = 3  # edge weight = cosine similarity ** 3 (Iscen et al.): near neighbours dominate
 CG_TOLERANCE = 1e-6  # conjugate gradient on (I - alpha S) F = Y, solved to convergence: a capped solve
@@ -33,8 +33,7 @@ CG_MAX_STEPS = 1000  # (Iscen et al. stop at 20 steps) leaves images more than ~
 
 
 def unit_rows(f: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    f = f - centre
-    return (f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return unit(f - centre)
 
 
 def propagate_labels(idx: np.ndarray, sim: np.ndarray, seeds: np.ndarray, seed_labels: np.ndarray,
@@ -71,16 +70,6 @@ def _fingerprint(x: Any) -> str:
     return hashlib.sha1(repr(x.shape).encode() + rows.tobytes()).hexdigest()
 
 
-def study_features(encoder: keras.Model, x: Any, cache: dict) -> np.ndarray:
-    """features(encoder, x), computed once per image set in this study (the encoder does not change)."""
-    key = ("features", _fingerprint(x)) if len(x) else None
-    if key is None:
-        return features(encoder, x)
-    if key not in cache:
-        cache[key] = features(encoder, x)
-    return cache[key]
-
-
 def pool_graph(encoder: keras.Model, pool_x: Any, k: int, cache: dict) -> dict[str, np.ndarray]:
     """The pool's unit features and kNN graph, computed once per (pool, k) in this study."""
     key = ("propagate", _fingerprint(pool_x), k)
@@ -98,7 +87,7 @@ def pool_neighbours(encoder: keras.Model, x: Any, pool: dict[str, np.ndarray], k
     """(unit features, k nearest pool rows, their similarities) of images x: the same for every label draw."""
     key = ("neighbours", _fingerprint(x), k)
     if key not in cache:
-        query = unit_rows(study_features(encoder, x, cache), pool["centre"])
+        query = unit_rows(features(encoder, x), pool["centre"])
         cache[key] = (query, *nearest(query, pool["unit"], k, exclude_self=False))
     return cache[key]
 
