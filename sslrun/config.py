@@ -55,6 +55,11 @@ class Precision(Enum):
     mixed_bfloat16 = "mixed_bfloat16"  # TPUs, recent GPUs, CPUs with AVX512_BF16
 
 
+class LrSchedule(Enum):
+    constant = "constant"
+    cosine = "cosine"  # linear warm-up over trainer.warmup_epochs, then cosine decay to 0 at the last step
+
+
 class Strategy(Enum):
     """Where the pretext stage trains (sslrun/training/distribute.py); downstream stays on one device."""
 
@@ -69,6 +74,13 @@ class Objective(Enum):
 
     ssl_val_accuracy = "ssl_val_accuracy"  # selection on validation images; the test set stays unseen
     ssl_test_accuracy = "ssl_test_accuracy"
+
+
+class PropagateClassifier(Enum):
+    """How `propagate` classifies test images once the pool carries labels (sslrun/downstream/propagate.py)."""
+
+    vote = "vote"  # kNN vote among the labeled graph nodes
+    linear = "linear"  # a linear classifier trained on every node's label, weighted by its certainty (Iscen et al.)
 
 
 class Draw(Enum):
@@ -213,6 +225,7 @@ class DownstreamConfig:
     knn_k: int = 20
     propagate_k: int = 10
     propagate_alpha: float = 0.99
+    propagate_classifier: PropagateClassifier = PropagateClassifier.vote
     patience: int = 0  # early stopping on validation loss, in epochs; 0: off
     patience_monitor: str = "val_loss"
     draw: Draw = Draw.stratified
@@ -245,6 +258,8 @@ class TrainerConfig:
     optimizer: str = MISSING
     learning_rate: float = MISSING
     momentum: float = 0.9  # SGD only
+    lr_schedule: LrSchedule = LrSchedule.constant
+    warmup_epochs: int = 0  # cosine only
     steps_per_epoch: int | None = None  # cap per epoch, for smoke runs
     jit_compile: bool = False
     precision: Precision = Precision.float32

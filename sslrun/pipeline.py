@@ -74,6 +74,9 @@ def check_config(cfg: DictConfig) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise SslrunError(f"{key}={value}: must be a positive number")
+    if not 0 <= cfg.trainer.warmup_epochs < cfg.trainer.epochs:
+        raise SslrunError(f"trainer.warmup_epochs={cfg.trainer.warmup_epochs}: must be at least 0 and less than "
+                          f"trainer.epochs={cfg.trainer.epochs}")
     budget(cfg.downstream)  # exactly one label budget, positive
     for name in cfg.downstream.evals:
         if name not in EVALS:

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from conftest import run_cli
 
 from sslrun.data.idx import write_idx
@@ -13,7 +14,7 @@ TINY = ["encoder.width=0.25", "trainer.epochs=1", "trainer.progress=false", "dow
 
 
 def test_smoke_run_writes_every_artifact(tmp_path):
-    res = run_cli(SMOKE + ["hydra.run.dir=run"], tmp_path)
+    res = run_cli(SMOKE + ["hydra.run.dir=run", "trainer.lr_schedule=cosine", "trainer.warmup_epochs=1"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
@@ -25,7 +26,11 @@ def test_smoke_run_writes_every_artifact(tmp_path):
     for name in ("pretext/encoder.weights.h5", "pretext/COMPLETE", "pretext/history.csv",
                  "pretext/config.yaml", "downstream/history.csv", "report.md", ".hydra/config.yaml"):
         assert (run / name).is_file(), name
-    assert len((run / "pretext/history.csv").read_text().splitlines()) == 3  # header + 2 epochs
+    history = (run / "pretext/history.csv").read_text().splitlines()
+    assert len(history) == 3  # header + 2 epochs
+    # the schedule's learning rate at each epoch's end: the peak after the 1-epoch warm-up, 0 at the end
+    rate = [float(r.split(",")[history[0].split(",").index("learning_rate")]) for r in history[1:]]
+    assert rate == [pytest.approx(1e-3), pytest.approx(0.0, abs=1e-9)]
     assert "from scratch (baseline)" in res.stdout and "fine-tuned from pretext" in res.stdout
     assert set(metrics["downstream"]) == {"finetune", "scratch"}
     assert not list(run.rglob("*.tmp*"))

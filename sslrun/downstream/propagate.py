@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from omegaconf import DictConfig
 from scipy import sparse
+from scipy.optimize import minimize
 from scipy.sparse.linalg import cg
 
 from sslrun.data.splits import Splits
@@ -30,20 +31,23 @@ from sslrun.downstream.knn import nearest, unit, weighted_vote
 EDGE_POWER = 3  # edge weight = cosine similarity ** 3 (Iscen et al.): near neighbours dominate
 CG_TOLERANCE = 1e-6  # conjugate gradient on (I - alpha S) F = Y, solved to convergence: a capped solve
 CG_MAX_STEPS = 1000  # (Iscen et al. stop at 20 steps) leaves images more than ~20 hops from a label unlabeled
+# propagate_classifier=linear: softmax regression on every graph node's unit features and propagated label
+PSEUDO_L2 = 1e-4  # weak: tens of thousands of weighted labels do not let a linear model overfit
+PSEUDO_MAX_STEPS = 1000  # L-BFGS iterations; it converges in a few hundred
 
 
 def unit_rows(f: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return unit(f - centre)
 
 
-def propagate_labels(idx: np.ndarray, sim: np.ndarray, seeds: np.ndarray, seed_labels: np.ndarray,
+def propagate_scores(idx: np.ndarray, sim: np.ndarray, seeds: np.ndarray, seed_labels: np.ndarray,
                      num_classes: int, alpha: float) -> np.ndarray:
-    """The class of every graph node: labels of the `seeds` nodes diffused along the kNN graph.
+    """(n, num_classes) class scores of every graph node: the labels of the `seeds` nodes diffused along the graph.
 
     idx/sim: each node's neighbours and cosine similarities. Solves
     (I - alpha * D^-1/2 W D^-1/2) F = Y per class, then balances the classes
-    (each column of F divided by its sum) before the argmax. A node that no
-    label reaches (a graph component without labeled nodes) gets -1.
+    (each column of F divided by its sum). A node that no label reaches (a graph
+    component without labeled nodes) has a row of zeros.
     """
     n, k = idx.shape
     weights = np.clip(sim, 0.0, None).ravel() ** EDGE_POWER
@@ -58,10 +62,66 @@ def propagate_labels(idx: np.ndarray, sim: np.ndarray, seeds: np.ndarray, seed_l
         if y.any():
             f[:, c] = cg(a, y, rtol=CG_TOLERANCE, maxiter=CG_MAX_STEPS)[0]
     f = np.maximum(f, 0.0)
-    f /= np.maximum(f.sum(axis=0, keepdims=True), 1e-300)
+    return f / np.maximum(f.sum(axis=0, keepdims=True), 1e-300)
+
+
+def scores_to_labels(f: np.ndarray, seeds: np.ndarray, seed_labels: np.ndarray) -> np.ndarray:
+    """Each node's class (argmax of its scores; -1 where no label reached it); seeds keep their own labels."""
     out = np.where(f.max(axis=1) > 0, f.argmax(axis=1), -1)
     out[seeds] = seed_labels
     return out
+
+
+def propagate_labels(idx: np.ndarray, sim: np.ndarray, seeds: np.ndarray, seed_labels: np.ndarray,
+                     num_classes: int, alpha: float) -> np.ndarray:
+    """The class of every graph node (-1: unreached); see propagate_scores."""
+    return scores_to_labels(propagate_scores(idx, sim, seeds, seed_labels, num_classes, alpha), seeds, seed_labels)
+
+
+def certainty(f: np.ndarray) -> np.ndarray:
+    """Per node, 1 - entropy / log(classes) of its normalised scores: 1 = one class only, 0 = uniform or unreached."""
+    total = f.sum(axis=1, keepdims=True)
+    z = f / np.maximum(total, 1e-300)
+    entropy = -(z * np.log(np.maximum(z, 1e-300))).sum(axis=1)
+    return np.where(total[:, 0] > 0, 1.0 - entropy / np.log(f.shape[1]), 0.0)
+
+
+def label_weights(f: np.ndarray, labels: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Training weight of each node's propagated label (Iscen et al. 2019): its certainty times its class's
+    inverse frequency; the labeled nodes get the largest weight, unreached nodes 0. Mean 1 over weighted nodes."""
+    num_classes = f.shape[1]
+    w = certainty(f)
+    counts = np.bincount(labels[labels >= 0], minlength=num_classes)
+    w = w * np.where(labels >= 0, (labels.size / num_classes) / np.maximum(counts[np.maximum(labels, 0)], 1), 0.0)
+    w[seeds] = w.max()
+    return (w / max(w[w > 0].mean(), 1e-300)).astype(np.float32) if (w > 0).any() else w.astype(np.float32)
+
+
+def softmax_regression(x: np.ndarray, labels: np.ndarray, weights: np.ndarray, num_classes: int,
+                       l2: float = PSEUDO_L2) -> tuple[np.ndarray, np.ndarray]:
+    """(W, b) of the weighted multinomial logistic regression of labels on x, solved by L-BFGS to convergence.
+
+    Minimises sum_i w_i CE(softmax(x_i W + b), labels_i) / sum_i w_i + l2 |W|^2 (rows with weight 0 are left out):
+    a convex problem, so the answer does not depend on a learning rate, an epoch count or the data's size.
+    """
+    keep = weights > 0
+    x, y, w = x[keep].astype(np.float64), labels[keep], weights[keep].astype(np.float64)
+    w = w / w.sum()
+    onehot = np.eye(num_classes)[y]
+    dim = x.shape[1]
+
+    def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        W, b = theta[:-num_classes].reshape(dim, num_classes), theta[-num_classes:]
+        logits = x @ W + b
+        logits -= logits.max(axis=1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        loss = -(w * (onehot * logp).sum(axis=1)).sum() + l2 * (W * W).sum()
+        g = w[:, None] * (np.exp(logp) - onehot)
+        return loss, np.concatenate([(x.T @ g + 2 * l2 * W).ravel(), g.sum(axis=0)])
+
+    theta = minimize(loss_and_grad, np.zeros(dim * num_classes + num_classes), jac=True, method="L-BFGS-B",
+                     options={"maxiter": PSEUDO_MAX_STEPS}).x
+    return theta[:-num_classes].reshape(dim, num_classes), theta[-num_classes:]
 
 
 def _fingerprint(x: Any) -> str:
@@ -110,7 +170,8 @@ def vote(query: np.ndarray, pool_idx: np.ndarray, pool_sim: np.ndarray, lab: np.
 
 
 def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict) -> dict[str, Any]:
-    """Propagate the labeled images' labels over pool + labeled nodes, then kNN-classify test and validation."""
+    """Propagate the labeled images' labels over pool + labeled nodes, then classify test and validation:
+    by a kNN vote among the nodes, or (propagate_classifier=linear) by a linear classifier fit to them."""
     start = time.perf_counter()
     pool = pool_graph(encoder, splits.pretext_x, d.propagate_k, cache)
     lab = unit_rows(features(encoder, splits.labeled_x), pool["centre"])
@@ -118,11 +179,17 @@ def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: d
     lab_idx, lab_sim = nearest(lab, pool["unit"], pool["idx"].shape[1], exclude_self=False)
     idx = np.concatenate([pool["idx"], lab_idx])  # labeled nodes n_pool.. point into the pool; w + w.T links back
     sim = np.concatenate([pool["sim"], lab_sim])
-    seeds = np.arange(n_pool, n_pool + len(lab))
-    labels = propagate_labels(idx, sim, seeds, np.asarray(splits.labeled_y), splits.num_classes, d.propagate_alpha)
+    seeds, seed_labels = np.arange(n_pool, n_pool + len(lab)), np.asarray(splits.labeled_y)
+    scores = propagate_scores(idx, sim, seeds, seed_labels, splits.num_classes, d.propagate_alpha)
+    labels = scores_to_labels(scores, seeds, seed_labels)
+    if d.propagate_classifier.value == "linear":
+        W, b = softmax_regression(np.concatenate([pool["unit"], lab]), labels, label_weights(scores, labels, seeds),
+                                  splits.num_classes)
 
     def classify(x: np.ndarray) -> np.ndarray:
         query, near_idx, near_sim = pool_neighbours(encoder, x, pool, d.knn_k, cache)
+        if d.propagate_classifier.value == "linear":
+            return (query @ W + b).argmax(axis=1)
         return vote(query, near_idx, near_sim, lab, labels, d.knn_k, splits.num_classes)
 
     pred = classify(splits.test_x)

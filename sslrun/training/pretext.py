@@ -30,7 +30,7 @@ from sslrun.training.checkpoint import (
 )
 from sslrun.training.distribute import prepare_for_replicas, pretext_strategy
 from sslrun.training.guards import guard_callbacks
-from sslrun.training.optim import make_optimizer
+from sslrun.training.optim import learning_rate, make_optimizer
 from sslrun.training.progress import RichProgress
 
 log = logging.getLogger("sslrun")
@@ -71,6 +71,14 @@ def task_data(task: keras.Model, splits: Splits, trainer: DictConfig, seed: int,
     return tf.data.Dataset.zip((train, labeled)), val
 
 
+class LogLearningRate(keras.callbacks.Callback):
+    """Put the optimizer's current learning rate (the schedule's value) into each epoch's logs."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
 def write_examples(task: keras.Model, x_uint8, path: Path) -> None:
     """The task's own picture of what it learned (rotations, views, colours); never fails the run."""
     if not hasattr(task, "examples") or len(x_uint8) == 0:
@@ -99,19 +107,21 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
     clean_temp_files(out)
     trainer = cfg.trainer
     strategy = pretext_strategy(trainer.strategy.value)
+    steps = math.ceil(len(splits.pretext_x) / trainer.batch_size)
+    if trainer.steps_per_epoch:
+        steps = min(steps, trainer.steps_per_epoch)
+    lr = learning_rate(trainer.learning_rate, trainer.lr_schedule.value, trainer.epochs * steps,
+                       trainer.warmup_epochs * steps)
     with strategy.scope():  # variables, optimizer slots and the restored values live on every replica
         encoder = build_encoder(cfg.encoder.name, splits.image_shape, cfg.encoder.width, cfg.encoder.input_scale)
         task = build_task(cfg.pretext, encoder, cfg.seed, splits.num_classes)
-        task.compile(optimizer=make_optimizer(trainer.optimizer, trainer.learning_rate, trainer.momentum),
+        task.compile(optimizer=make_optimizer(trainer.optimizer, lr, trainer.momentum),
                      jit_compile=trainer.jit_compile)
         task(np.zeros((1, *splits.image_shape), "float32"), training=False)  # build every head before any restore
         prepare_for_replicas(task, strategy)
         start_epoch = restore_latest(out, task)
     keep_history_rows(out / "history.csv", start_epoch)
 
-    steps = math.ceil(len(splits.pretext_x) / trainer.batch_size)
-    if trainer.steps_per_epoch:
-        steps = min(steps, trainer.steps_per_epoch)
     train, val = task_data(task, splits, trainer, cfg.seed, start_epoch, steps)
     log.info(
         "pretext %s on %d unlabeled images, encoder %s (%d parameters), %d epochs x %d steps%s",
@@ -123,6 +133,7 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
         *guard_callbacks(out),  # first: a NaN batch stops before any callback saves its state
         # the epoch's history row before its checkpoint: an interrupt between the two then leaves a row
         # that the resume drops (keep_history_rows), never a checkpoint whose epoch has no row
+        LogLearningRate(),  # a column of history.csv
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0),
         checkpoints,
         RichProgress("pretext", trainer.epochs, steps, trainer.progress),
