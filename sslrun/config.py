@@ -241,6 +241,8 @@ class FinetuneConfig(DownstreamConfig):
     unfrozen_lr: float = MISSING
     freeze: Freeze = Freeze.encoder
     head_dropout: float = 0.0
+    selftrain_threshold: float = 0.0  # selftrain: the teacher's least softmax confidence for a pseudo-label
+    selftrain_epochs: int | None = None  # selftrain: the student's unfrozen epochs (None: unfrozen_epochs)
     optimizer: str = "adam"
     momentum: float = 0.9  # SGD only
     scratch_epochs: Optional[int] = None  # noqa: UP045  null: the scratch baseline gets finetune's two phases

@@ -22,11 +22,11 @@ from typing import Any
 import yaml
 
 from sslrun.atomic import atomic_write_text
+from sslrun.report.names import EVAL_ORDER
 
 PROG = "sslrun-report"
 RESULTS = "results.csv"
 NEEDED = ("eval", "budget", "repeat", "test_accuracy")
-EVAL_ORDER = ("finetune", "linear", "knn", "propagate", "scratch")
 ALL_RUNS = "(all runs)"  # the group name when no override differs
 # overrides that only choose the label budget: the figures draw budgets on their own axis (a panel
 # per budget, the x of label efficiency), so runs differing only in these share a line and a colour

@@ -1,8 +1,9 @@
 """Downstream evaluations, one registry, one interface: (encoders, splits, config, seed) -> metrics.
 
 All evaluations of a run see the same label draw. `finetune`, `linear`, `knn` and
-`propagate` (labels spread over the unlabeled pool's kNN graph) use the pretrained encoder; `scratch` trains the same architecture from random
-initialisation with the same schedule as `finetune`.
+`propagate` (labels spread over the unlabeled pool's kNN graph) and `selftrain` (fine-tuning on the labels and a
+fine-tuned teacher's pseudo-labels of the pool) use the pretrained encoder; `scratch` trains the same architecture
+from random initialisation with the same schedule as `finetune`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sslrun.downstream.finetune import finetune
 from sslrun.downstream.knn import knn_eval
 from sslrun.downstream.linear import linear_probe
 from sslrun.downstream.propagate import propagate_eval
+from sslrun.downstream.selftrain import selftrain
 from sslrun.registry import Registry
 
 
@@ -45,6 +47,11 @@ def _finetune(inp: EvalInputs) -> dict[str, Any]:
 @EVALS.register("scratch")
 def _scratch(inp: EvalInputs) -> dict[str, Any]:
     return finetune(inp.scratch(), inp.splits, inp.d, inp.seed, "scratch", pretrained=False, tb_dir=inp.tb_dir)
+
+
+@EVALS.register("selftrain")
+def _selftrain(inp: EvalInputs) -> dict[str, Any]:
+    return selftrain(inp.pretrained, inp.splits, inp.d, inp.seed, inp.tb_dir)
 
 
 @EVALS.register("linear")

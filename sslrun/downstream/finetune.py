@@ -91,20 +91,18 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
     return [{"epoch": i + 1, **{k: float(history.history[k][i]) for k in keys}} for i in range(len(history.epoch))]
 
 
-def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, name: str, pretrained: bool,
-             tb_dir: Path | None = None) -> dict[str, Any]:
-    """Phase 1 (`frozen_epochs`, `frozen_lr`) then phase 2 (`unfrozen_epochs`, `unfrozen_lr`).
-
-    A pretrained encoder is frozen in phase 1; the scratch baseline trains
-    everything in both phases, with the same epochs and learning rates.
-    """
+def train_classifier(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, name: str, pretrained: bool,
+                     tb_dir: Path | None = None, unfrozen_epochs: int | None = None) -> tuple[keras.Model, list[dict]]:
+    """encoder + a new head trained on splits.labeled_*: phase 1 (`frozen_epochs`, `frozen_lr`), then phase 2
+    (`unfrozen_epochs` unless given, `unfrozen_lr`). A pretrained encoder is frozen in phase 1; the scratch
+    baseline trains everything in both phases, with the same epochs and learning rates."""
     keras.utils.set_random_seed(seed)  # the same head init and batch order for finetune and scratch
     augmenter = label_augmenter(d, splits.image_shape, seed)
     model = classifier(encoder, splits.num_classes, d.head_dropout, augmenter)
-    start = time.perf_counter()
     rows = []
     phases = [("frozen" if pretrained else "phase1", d.frozen_epochs, d.frozen_lr),
-              ("unfrozen" if pretrained else "phase2", d.unfrozen_epochs, d.unfrozen_lr)]
+              ("unfrozen" if pretrained else "phase2",
+               d.unfrozen_epochs if unfrozen_epochs is None else unfrozen_epochs, d.unfrozen_lr)]
     if not pretrained and d.scratch_epochs is not None:  # the baseline's own schedule (seed 004)
         phases = [("scratch", d.scratch_epochs, d.scratch_lr if d.scratch_lr is not None else d.frozen_lr)]
     for i, (phase, epochs, lr) in enumerate(phases):
@@ -115,13 +113,26 @@ def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, nam
         tb = tb_dir / phase if tb_dir is not None else None
         rows += [{"phase": phase, **r}
                  for r in _fit_phase(model, splits, f"{name} {phase}", epochs, lr, d, seed + i, tb)]
+    return model, rows
+
+
+def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, name: str, pretrained: bool,
+             tb_dir: Path | None = None) -> dict[str, Any]:
+    """train_classifier, then its test (and validation) accuracy."""
+    start = time.perf_counter()
+    model, rows = train_classifier(encoder, splits, d, seed, name, pretrained, tb_dir)
+    return {**score(model, splits, name, start), "history": rows}
+
+
+def score(model: keras.Model, splits: Splits, name: str, start: float) -> dict[str, Any]:
+    """Test accuracy, loss and predictions, validation accuracy, seconds since `start`; logged under `name`."""
     result = evaluate_logits(model.predict(image_batches(splits.test_x, batch_size=256, shuffle=False), verbose=0),
                              splits.test_y)
     result["val_accuracy"] = val_accuracy(model, splits)
     result["seconds"] = round(time.perf_counter() - start, 2)
     log.info("%s: test accuracy %.4f, loss %.4f (%.1fs)", name, result["test_accuracy"], result["test_loss"],
              result["seconds"])
-    return {**result, "history": rows}
+    return result
 
 
 def val_accuracy(model: keras.Model, splits: Splits) -> float | None:

@@ -25,8 +25,8 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from sslrun.atomic import atomic_open  # noqa: E402
+from sslrun.report.names import EVAL_ORDER  # noqa: E402
 
-EVAL_ORDER = ("finetune", "linear", "knn", "propagate", "scratch")
 DPI = 110
 WRONG = "tab:red"
 # history.csv columns that are bookkeeping, not curves

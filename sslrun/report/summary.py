@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sslrun.report.names import EVAL_LABELS
 from sslrun.training.artifacts import atomic_write_json, atomic_write_text
 
 
@@ -24,15 +25,6 @@ def write_history_csv(rows: list[dict[str, Any]], path: Path) -> None:
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(path)
-
-
-EVAL_LABELS = {
-    "finetune": "fine-tuned from pretext (frozen, then unfrozen)",
-    "linear": "linear probe on pretext features",
-    "knn": "kNN on pretext features",
-    "propagate": "labels propagated over the unlabeled pool's pretext features",
-    "scratch": "from scratch (baseline)",
-}
 
 
 def _pct(value: float | None) -> str:

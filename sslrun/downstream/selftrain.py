@@ -1,0 +1,68 @@
+"""Self-training: a fine-tuned teacher labels the unlabeled pool; a student learns from labels and pseudo-labels.
+
+Teacher: `finetune` on the labeled images (frozen, then unfrozen). It predicts every
+pool image; those it is at least `selftrain_threshold` sure of join the labeled images
+with its predicted class. Student: a fresh copy of the pretrained encoder and head,
+trained with the same phases on that larger set (`selftrain_epochs` unfrozen epochs),
+with the label augmentation (Xie et al. 2020, "Self-training with Noisy Student",
+where the student's noise is what lets it beat its teacher). Only the student is
+scored; the teacher's test accuracy is logged. Test images are never pseudo-labeled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from omegaconf import DictConfig
+
+from sslrun.data.pipeline import image_batches
+from sslrun.data.splits import Splits
+from sslrun.data.stack import ImageStack, as_stack
+from sslrun.downstream.finetune import evaluate_logits, score, train_classifier
+
+log = logging.getLogger("sslrun")
+
+
+def pseudo_labels(model: keras.Model, x, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(rows of x the model is at least `threshold` sure of, its class for each of them)."""
+    probs = keras.ops.convert_to_numpy(keras.ops.softmax(
+        model.predict(image_batches(x, batch_size=512, shuffle=False), verbose=0), axis=-1))
+    keep = np.flatnonzero(probs.max(axis=1) >= threshold)
+    return keep, probs.argmax(axis=1)[keep]
+
+
+def with_pseudo_labels(splits: Splits, keep: np.ndarray, classes: np.ndarray) -> Splits:
+    """splits whose labeled set is its labeled images plus the pool rows `keep` labeled `classes`."""
+    pool = as_stack(splits.pretext_x)
+    rows = pool if len(keep) == len(pool) else pool.take(keep)  # all rows: no copy of the pool
+    parts = [splits.labeled_x, *(rows.parts if isinstance(rows, ImageStack) else [rows])]
+    return dataclasses.replace(splits, labeled_x=ImageStack(parts),
+                               labeled_y=np.concatenate([splits.labeled_y, classes]).astype(splits.labeled_y.dtype))
+
+
+def selftrain(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConfig, seed: int,
+              tb_dir: Path | None = None) -> dict[str, Any]:
+    start = time.perf_counter()
+    teacher, rows = train_classifier(pretrained(), splits, d, seed, "selftrain teacher", True,
+                                     tb_dir / "teacher" if tb_dir else None)
+    teacher_acc = evaluate_logits(teacher.predict(image_batches(splits.test_x, batch_size=256, shuffle=False),
+                                                  verbose=0), splits.test_y)["test_accuracy"]
+    keep, classes = pseudo_labels(teacher, splits.pretext_x, d.selftrain_threshold)
+    log.info("selftrain: teacher test accuracy %.4f; %d of %d pool images pseudo-labeled (confidence >= %g)",
+             teacher_acc, len(keep), len(splits.pretext_x), d.selftrain_threshold)
+    del teacher
+    student_splits = with_pseudo_labels(splits, keep, classes)
+    epochs = d.unfrozen_epochs if d.selftrain_epochs is None else d.selftrain_epochs
+    student, student_rows = train_classifier(pretrained(), student_splits, d, seed + 1, "selftrain student", True,
+                                             tb_dir / "student" if tb_dir else None, unfrozen_epochs=epochs)
+    result = score(student, splits, "selftrain student", start)
+    rows = [{**r, "phase": f"teacher {r['phase']}"} for r in rows]
+    rows += [{**r, "phase": f"student {r['phase']}"} for r in student_rows]
+    return {**result, "teacher_test_accuracy": teacher_acc, "pseudo_labeled": len(keep), "history": rows}

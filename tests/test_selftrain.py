@@ -1,0 +1,58 @@
+"""Self-training: which pool images get pseudo-labels, the student's labeled set, the eval's phases."""
+
+import keras
+import numpy as np
+import pytest
+from test_evals import _downstream
+
+from sslrun.data.splits import make_splits
+from sslrun.data.stack import ImageStack
+from sslrun.data.synthetic import make_synthetic
+from sslrun.downstream.evals import EVALS, EvalInputs
+from sslrun.downstream.selftrain import pseudo_labels, with_pseudo_labels
+
+
+def _column_means():
+    """A fixed "encoder": the mean pixel per column, where the synthetic class sets the shape's x position."""
+    return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 3)))])
+
+
+def test_pseudo_labels_keep_only_confident_rows():
+    # each 1x1 "image" holds its class probabilities as pixels (x 255); the model returns their logarithm
+    probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.5, 0.5]])
+    x = np.round(probs * 255).astype(np.uint8).reshape(4, 1, 1, 2)
+    model = keras.Sequential([keras.Input((1, 1, 2)), keras.layers.Flatten(),
+                              keras.layers.Lambda(lambda f: keras.ops.log(f))])
+    keep, classes = pseudo_labels(model, x, 0.75)
+    assert keep.tolist() == [0, 2] and classes.tolist() == [0, 1]
+    keep, classes = pseudo_labels(model, x, 0.0)
+    assert keep.tolist() == [0, 1, 2, 3] and classes.tolist()[:3] == [0, 1, 1]
+
+
+def test_student_labeled_set_is_labels_plus_kept_pool_rows():
+    raw = make_synthetic(300, 100, 0.1)
+    splits = make_splits(raw, 5, 2, seed=0, num_classes=10)
+    pool = np.asarray(splits.pretext_x)
+    everything = with_pseudo_labels(splits, np.arange(len(pool)), np.full(len(pool), 3))
+    assert isinstance(everything.labeled_x, ImageStack) and everything.labeled_x.parts[1] is splits.pretext_x
+    assert len(everything.labeled_x) == 50 + len(pool) and (everything.labeled_y[50:] == 3).all()
+    assert (everything.labeled_y[:50] == splits.labeled_y).all()
+    some = with_pseudo_labels(splits, np.array([4, 1]), np.array([7, 8]))
+    assert len(some.labeled_x) == 52 and some.labeled_y[50:].tolist() == [7, 8]
+    np.testing.assert_array_equal(some.labeled_x[50:], pool[[4, 1]])
+    # validation and test images are untouched: they never get pseudo-labels
+    assert some.test_x is splits.test_x and some.val_x is splits.val_x
+
+
+@pytest.mark.parametrize("threshold,expect_pool", [(0.0, True), (1.01, False)])
+def test_selftrain_trains_teacher_then_student_on_pseudo_labels(threshold, expect_pool):
+    raw = make_synthetic(600, 300, 0.05)
+    splits = make_splits(raw, 3, 2, seed=0, num_classes=10)
+    d = _downstream(frozen_epochs=15, unfrozen_epochs=1, selftrain_threshold=threshold, selftrain_epochs=2,
+                    frozen_lr=0.05)
+    out = EVALS.get("selftrain")(EvalInputs(_column_means, _column_means, splits, d, seed=0))
+    phases = [r["phase"] for r in out["history"]]
+    assert phases == ["teacher frozen"] * 15 + ["teacher unfrozen"] + ["student frozen"] * 15 + ["student unfrozen"] * 2
+    assert out["pseudo_labeled"] == (len(splits.pretext_x) if expect_pool else 0)
+    assert 0.0 <= out["teacher_test_accuracy"] <= 1.0 and np.isfinite(out["test_loss"])
+    assert out["test_accuracy"] > 0.5, out["test_accuracy"]
