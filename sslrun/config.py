@@ -83,6 +83,13 @@ class PropagateClassifier(Enum):
     linear = "linear"  # a linear classifier trained on every node's label, weighted by its certainty (Iscen et al.)
 
 
+class SelftrainTeacher(Enum):
+    """Who pseudo-labels the pool for `selftrain` (sslrun/downstream/selftrain.py)."""
+
+    finetune = "finetune"  # the pretrained encoder fine-tuned on the labels; confidence = its softmax maximum
+    propagate = "propagate"  # the labels propagated over the pool's graph; confidence = the class's share of scores
+
+
 class Draw(Enum):
     """How the labeled images are chosen from the train split (sslrun/data/splits.py)."""
 
@@ -241,7 +248,8 @@ class FinetuneConfig(DownstreamConfig):
     unfrozen_lr: float = MISSING
     freeze: Freeze = Freeze.encoder
     head_dropout: float = 0.0
-    selftrain_threshold: float = 0.0  # selftrain: the teacher's least softmax confidence for a pseudo-label
+    selftrain_teacher: SelftrainTeacher = SelftrainTeacher.finetune
+    selftrain_threshold: float = 0.0  # selftrain: the teacher's least confidence for a pseudo-label
     selftrain_epochs: int | None = None  # selftrain: the student's unfrozen epochs (None: unfrozen_epochs)
     optimizer: str = "adam"
     momentum: float = 0.9  # SGD only

@@ -44,15 +44,24 @@ def test_student_labeled_set_is_labels_plus_kept_pool_rows():
     assert some.test_x is splits.test_x and some.val_x is splits.val_x
 
 
+@pytest.mark.parametrize("teacher", ["finetune", "propagate"])
 @pytest.mark.parametrize("threshold,expect_pool", [(0.0, True), (1.01, False)])
-def test_selftrain_trains_teacher_then_student_on_pseudo_labels(threshold, expect_pool):
+def test_selftrain_trains_teacher_then_student_on_pseudo_labels(teacher, threshold, expect_pool):
     raw = make_synthetic(600, 300, 0.05)
     splits = make_splits(raw, 3, 2, seed=0, num_classes=10)
     d = _downstream(frozen_epochs=15, unfrozen_epochs=1, selftrain_threshold=threshold, selftrain_epochs=2,
-                    frozen_lr=0.05)
-    out = EVALS.get("selftrain")(EvalInputs(_column_means, _column_means, splits, d, seed=0))
+                    frozen_lr=0.05, selftrain_teacher=teacher)
+    cache: dict = {}
+    out = EVALS.get("selftrain")(EvalInputs(_column_means, _column_means, splits, d, seed=0, cache=cache))
     phases = [r["phase"] for r in out["history"]]
-    assert phases == ["teacher frozen"] * 15 + ["teacher unfrozen"] + ["student frozen"] * 15 + ["student unfrozen"] * 2
-    assert out["pseudo_labeled"] == (len(splits.pretext_x) if expect_pool else 0)
+    taught = ["teacher frozen"] * 15 + ["teacher unfrozen"] if teacher == "finetune" else []
+    assert phases == taught + ["student frozen"] * 15 + ["student unfrozen"] * 2
+    # the propagate teacher labels the pool images a label reaches (here 564 of 600) and shares the study's graph
+    n_pool = len(splits.pretext_x)
+    if not expect_pool:
+        assert out["pseudo_labeled"] == 0
+    else:
+        assert out["pseudo_labeled"] == n_pool if teacher == "finetune" else 0.9 * n_pool <= out["pseudo_labeled"] < n_pool
+    assert any(key[0] == "propagate" for key in cache) == (teacher == "propagate")
     assert 0.0 <= out["teacher_test_accuracy"] <= 1.0 and np.isfinite(out["test_loss"])
     assert out["test_accuracy"] > 0.5, out["test_accuracy"]

@@ -51,7 +51,7 @@ def _scratch(inp: EvalInputs) -> dict[str, Any]:
 
 @EVALS.register("selftrain")
 def _selftrain(inp: EvalInputs) -> dict[str, Any]:
-    return selftrain(inp.pretrained, inp.splits, inp.d, inp.seed, inp.tb_dir)
+    return selftrain(inp.pretrained, inp.splits, inp.d, inp.seed, inp.tb_dir, inp.cache)
 
 
 @EVALS.register("linear")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -169,10 +170,23 @@ def vote(query: np.ndarray, pool_idx: np.ndarray, pool_sim: np.ndarray, lab: np.
     return weighted_vote(labels[np.take_along_axis(cand, top, 1)], np.take_along_axis(sim, top, 1), num_classes)
 
 
-def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict) -> dict[str, Any]:
-    """Propagate the labeled images' labels over pool + labeled nodes, then classify test and validation:
-    by a kNN vote among the nodes, or (propagate_classifier=linear) by a linear classifier fit to them."""
-    start = time.perf_counter()
+@dataclass
+class Propagation:
+    """The labels of one draw spread over the graph: nodes 0..n_pool-1 are the pool, then the labeled images."""
+
+    pool: dict[str, np.ndarray]  # pool_graph's entry: centre, unit features, neighbours
+    lab: np.ndarray  # the labeled images' unit features
+    scores: np.ndarray  # (nodes, classes), propagate_scores
+    labels: np.ndarray  # (nodes,) class per node, -1 unreached
+
+    def pool_confidence(self) -> np.ndarray:
+        """Per pool image, the share of its scores that its class holds (0 where no label reached it)."""
+        f = self.scores[: len(self.pool["unit"])]
+        return f.max(axis=1) / np.maximum(f.sum(axis=1), 1e-300)
+
+
+def propagation(encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict) -> Propagation:
+    """Propagate the labeled images' labels over pool + labeled nodes (the pool's graph from the study cache)."""
     pool = pool_graph(encoder, splits.pretext_x, d.propagate_k, cache)
     lab = unit_rows(features(encoder, splits.labeled_x), pool["centre"])
     n_pool = len(pool["unit"])
@@ -181,16 +195,24 @@ def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: d
     sim = np.concatenate([pool["sim"], lab_sim])
     seeds, seed_labels = np.arange(n_pool, n_pool + len(lab)), np.asarray(splits.labeled_y)
     scores = propagate_scores(idx, sim, seeds, seed_labels, splits.num_classes, d.propagate_alpha)
-    labels = scores_to_labels(scores, seeds, seed_labels)
+    return Propagation(pool, lab, scores, scores_to_labels(scores, seeds, seed_labels))
+
+
+def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict) -> dict[str, Any]:
+    """Propagate the labeled images' labels over pool + labeled nodes, then classify test and validation:
+    by a kNN vote among the nodes, or (propagate_classifier=linear) by a linear classifier fit to them."""
+    start = time.perf_counter()
+    p = propagation(encoder, splits, d, cache)
     if d.propagate_classifier.value == "linear":
-        W, b = softmax_regression(np.concatenate([pool["unit"], lab]), labels, label_weights(scores, labels, seeds),
-                                  splits.num_classes)
+        seeds = np.arange(len(p.pool["unit"]), len(p.labels))
+        W, b = softmax_regression(np.concatenate([p.pool["unit"], p.lab]), p.labels,
+                                  label_weights(p.scores, p.labels, seeds), splits.num_classes)
 
     def classify(x: np.ndarray) -> np.ndarray:
-        query, near_idx, near_sim = pool_neighbours(encoder, x, pool, d.knn_k, cache)
+        query, near_idx, near_sim = pool_neighbours(encoder, x, p.pool, d.knn_k, cache)
         if d.propagate_classifier.value == "linear":
             return (query @ W + b).argmax(axis=1)
-        return vote(query, near_idx, near_sim, lab, labels, d.knn_k, splits.num_classes)
+        return vote(query, near_idx, near_sim, p.lab, p.labels, d.knn_k, splits.num_classes)
 
     pred = classify(splits.test_x)
     val = float(np.mean(classify(splits.val_x) == splits.val_y)) if len(splits.val_x) else None

@@ -1,8 +1,10 @@
 """Self-training: a fine-tuned teacher labels the unlabeled pool; a student learns from labels and pseudo-labels.
 
-Teacher: `finetune` on the labeled images (frozen, then unfrozen). It predicts every
-pool image; those it is at least `selftrain_threshold` sure of join the labeled images
-with its predicted class. Student: a fresh copy of the pretrained encoder and head,
+Teacher (`selftrain_teacher`): `finetune` on the labeled images (frozen, then
+unfrozen), which predicts every pool image; or `propagate`, the labels spread over the
+pool's nearest-neighbour graph (Iscen et al. 2019 train the network on these). Pool
+images the teacher is at least `selftrain_threshold` sure of join the labeled images
+with its class. Student: a fresh copy of the pretrained encoder and head,
 trained with the same phases on that larger set (`selftrain_epochs` unfrozen epochs),
 with the label augmentation (Xie et al. 2020, "Self-training with Noisy Student",
 where the student's noise is what lets it beat its teacher). Only the student is
@@ -26,6 +28,7 @@ from sslrun.data.pipeline import image_batches
 from sslrun.data.splits import Splits
 from sslrun.data.stack import ImageStack, as_stack
 from sslrun.downstream.finetune import evaluate_logits, score, train_classifier
+from sslrun.downstream.propagate import propagate_eval, propagation
 
 log = logging.getLogger("sslrun")
 
@@ -47,22 +50,42 @@ def with_pseudo_labels(splits: Splits, keep: np.ndarray, classes: np.ndarray) ->
                                labeled_y=np.concatenate([splits.labeled_y, classes]).astype(splits.labeled_y.dtype))
 
 
-def selftrain(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConfig, seed: int,
-              tb_dir: Path | None = None) -> dict[str, Any]:
-    start = time.perf_counter()
+def finetune_teacher(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConfig, seed: int,
+                     tb_dir: Path | None) -> tuple[float, np.ndarray, np.ndarray, list[dict]]:
+    """(teacher's test accuracy, pool rows it labels, their classes, its training history)."""
     teacher, rows = train_classifier(pretrained(), splits, d, seed, "selftrain teacher", True,
                                      tb_dir / "teacher" if tb_dir else None)
-    teacher_acc = evaluate_logits(teacher.predict(image_batches(splits.test_x, batch_size=256, shuffle=False),
-                                                  verbose=0), splits.test_y)["test_accuracy"]
+    acc = evaluate_logits(teacher.predict(image_batches(splits.test_x, batch_size=256, shuffle=False), verbose=0),
+                          splits.test_y)["test_accuracy"]
     keep, classes = pseudo_labels(teacher, splits.pretext_x, d.selftrain_threshold)
-    log.info("selftrain: teacher test accuracy %.4f; %d of %d pool images pseudo-labeled (confidence >= %g)",
-             teacher_acc, len(keep), len(splits.pretext_x), d.selftrain_threshold)
-    del teacher
+    return acc, keep, classes, [{**r, "phase": f"teacher {r['phase']}"} for r in rows]
+
+
+def propagate_teacher(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConfig,
+                      cache: dict) -> tuple[float, np.ndarray, np.ndarray, list[dict]]:
+    """The same for the labels propagated over the pool (the pool graph shared with the study's other draws)."""
+    encoder = pretrained()
+    acc = propagate_eval(encoder, splits, d, cache)["test_accuracy"]
+    p = propagation(encoder, splits, d, cache)
+    n_pool = len(p.pool["unit"])
+    keep = np.flatnonzero((p.labels[:n_pool] >= 0) & (p.pool_confidence() >= d.selftrain_threshold))
+    return acc, keep, p.labels[keep], []
+
+
+def selftrain(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConfig, seed: int,
+              tb_dir: Path | None = None, cache: dict | None = None) -> dict[str, Any]:
+    start = time.perf_counter()
+    teacher = d.selftrain_teacher.value
+    if teacher == "propagate":
+        teacher_acc, keep, classes, rows = propagate_teacher(pretrained, splits, d, {} if cache is None else cache)
+    else:
+        teacher_acc, keep, classes, rows = finetune_teacher(pretrained, splits, d, seed, tb_dir)
+    log.info("selftrain: teacher (%s) test accuracy %.4f; %d of %d pool images pseudo-labeled (confidence >= %g)",
+             teacher, teacher_acc, len(keep), len(splits.pretext_x), d.selftrain_threshold)
     student_splits = with_pseudo_labels(splits, keep, classes)
     epochs = d.unfrozen_epochs if d.selftrain_epochs is None else d.selftrain_epochs
     student, student_rows = train_classifier(pretrained(), student_splits, d, seed + 1, "selftrain student", True,
                                              tb_dir / "student" if tb_dir else None, unfrozen_epochs=epochs)
     result = score(student, splits, "selftrain student", start)
-    rows = [{**r, "phase": f"teacher {r['phase']}"} for r in rows]
     rows += [{**r, "phase": f"student {r['phase']}"} for r in student_rows]
     return {**result, "teacher_test_accuracy": teacher_acc, "pseudo_labeled": len(keep), "history": rows}
