@@ -50,6 +50,8 @@ def _tiny(cfg, data_root: Path, tmp_path: Path) -> list[str]:
            *FIXTURES[cfg.dataset.name][0](data_root)]
     if len(d.evals) > 1 and "scratch" in d.evals:  # scratch is finetune's code path on a fresh encoder: spare it
         out.append("downstream.evals=[" + ",".join(e for e in d.evals if e != "scratch") + "]")
+    if cfg.trainer.warmup_epochs:  # a warm-up must be shorter than the one epoch
+        out.append("trainer.warmup_epochs=0")
     if cfg.encoder.name.startswith("resnet"):  # the same layers, a quarter of the channels: seconds, not minutes
         out.append("encoder.width=0.25")
     for key in ("frozen_epochs", "unfrozen_epochs", "scratch_epochs"):
