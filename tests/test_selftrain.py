@@ -65,3 +65,29 @@ def test_selftrain_trains_teacher_then_student_on_pseudo_labels(teacher, thresho
     assert any(key[0] == "propagate" for key in cache) == (teacher == "propagate")
     assert 0.0 <= out["teacher_test_accuracy"] <= 1.0 and np.isfinite(out["test_loss"])
     assert out["test_accuracy"] > 0.5, out["test_accuracy"]
+
+
+def test_propagate_teacher_weights_the_students_labels():
+    from sslrun.downstream.selftrain import propagate_teacher
+
+    raw = make_synthetic(600, 300, 0.05)
+    splits = make_splits(raw, 3, 2, seed=0, num_classes=10)
+    d = _downstream(selftrain_teacher="propagate", selftrain_threshold=0.5)
+    acc, keep, classes, rows, weights = propagate_teacher(_column_means, splits, d, {})
+    n_lab = len(splits.labeled_y)
+    assert 0 < len(keep) < len(splits.pretext_x) and len(classes) == len(keep) and rows == []
+    # one weight per student image, labeled images first, with the largest weight; no kept label weighs 0
+    assert weights.shape == (n_lab + len(keep),) and (weights[:n_lab] == weights.max()).all()
+    assert (weights[n_lab:] > 0).all() and weights[n_lab:].min() < weights.max()
+
+
+def test_image_batches_carry_loss_weights():
+    from sslrun.data.pipeline import image_batches
+
+    x = np.arange(6 * 4, dtype=np.uint8).reshape(6, 2, 2, 1)
+    xb, yb, wb = next(iter(image_batches(x, np.arange(6), batch_size=6, shuffle=False,
+                                         weights=np.linspace(0, 1, 6))))
+    np.testing.assert_allclose(wb.numpy(), np.linspace(0, 1, 6), rtol=1e-6)
+    assert yb.numpy().tolist() == list(range(6)) and xb.shape == (6, 2, 2, 1)
+    with pytest.raises(ValueError, match=r"weights: one per labeled image \(6\), got 5"):
+        image_batches(x, np.arange(6), batch_size=2, shuffle=False, weights=np.ones(5))

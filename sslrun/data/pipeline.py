@@ -23,8 +23,10 @@ def image_batches(
     batch_size: int,
     shuffle: bool,
     seed: int = 0,
+    weights: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Batches of float32 images in [0, 1] (and int labels), reshuffled every epoch with `seed`.
+    """Batches of float32 images in [0, 1] (and int labels, and per-image loss weights for Keras' fit),
+    reshuffled every epoch with `seed`.
 
     Each batch gathers its rows by index: no per-image Python work and no
     float copy of the data set. The float conversion happens per batch.
@@ -36,10 +38,16 @@ def image_batches(
     ds = ds.batch(batch_size)
     gather_images = _tensor_gather(stack) if _fits_in_memory(stack) else _numpy_gather(stack)
     labels = None if y is None else tf.constant(np.asarray(y, dtype=np.int32))
+    if weights is not None and (labels is None or len(weights) != len(stack)):
+        raise ValueError(f"weights: one per labeled image ({len(stack)}), got {len(weights)}"
+                         + ("" if labels is not None else " without labels"))
+    w = None if weights is None else tf.constant(np.asarray(weights, dtype=np.float32))
 
     def gather(idx: tf.Tensor):
         xb = tf.cast(gather_images(idx), tf.float32) / 255.0
-        return xb if labels is None else (xb, tf.gather(labels, idx))
+        if labels is None:
+            return xb
+        return (xb, tf.gather(labels, idx)) if w is None else (xb, tf.gather(labels, idx), tf.gather(w, idx))
 
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 

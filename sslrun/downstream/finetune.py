@@ -64,7 +64,7 @@ def label_augmenter(d: DictConfig, image_shape: tuple[int, ...], seed: int) -> k
 
 
 def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: DictConfig, seed: int,
-               tb_dir: Path | None = None) -> list[dict]:
+               tb_dir: Path | None = None, weights: np.ndarray | None = None) -> list[dict]:
     if epochs <= 0:
         return []
     model.compile(
@@ -72,7 +72,8 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
         loss=LOSS,
         metrics=["accuracy"],
     )
-    train = image_batches(splits.labeled_x, splits.labeled_y, batch_size=d.batch_size, shuffle=True, seed=seed)
+    train = image_batches(splits.labeled_x, splits.labeled_y, batch_size=d.batch_size, shuffle=True, seed=seed,
+                          weights=weights)
     val = image_batches(splits.val_x, splits.val_y, batch_size=256, shuffle=False) if len(splits.val_x) else None
     steps = -(-len(splits.labeled_x) // d.batch_size)
     callbacks = [RichProgress(label, epochs, steps, show_bars=True)]
@@ -92,10 +93,12 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
 
 
 def train_classifier(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, name: str, pretrained: bool,
-                     tb_dir: Path | None = None, unfrozen_epochs: int | None = None) -> tuple[keras.Model, list[dict]]:
+                     tb_dir: Path | None = None, unfrozen_epochs: int | None = None,
+                     weights: np.ndarray | None = None) -> tuple[keras.Model, list[dict]]:
     """encoder + a new head trained on splits.labeled_*: phase 1 (`frozen_epochs`, `frozen_lr`), then phase 2
     (`unfrozen_epochs` unless given, `unfrozen_lr`). A pretrained encoder is frozen in phase 1; the scratch
-    baseline trains everything in both phases, with the same epochs and learning rates."""
+    baseline trains everything in both phases, with the same epochs and learning rates. `weights`: per
+    labeled image, its weight in the loss."""
     keras.utils.set_random_seed(seed)  # the same head init and batch order for finetune and scratch
     augmenter = label_augmenter(d, splits.image_shape, seed)
     model = classifier(encoder, splits.num_classes, d.head_dropout, augmenter)
@@ -112,7 +115,7 @@ def train_classifier(encoder: keras.Model, splits: Splits, d: DictConfig, seed: 
             unfreeze(encoder)
         tb = tb_dir / phase if tb_dir is not None else None
         rows += [{"phase": phase, **r}
-                 for r in _fit_phase(model, splits, f"{name} {phase}", epochs, lr, d, seed + i, tb)]
+                 for r in _fit_phase(model, splits, f"{name} {phase}", epochs, lr, d, seed + i, tb, weights)]
     return model, rows
 
 
