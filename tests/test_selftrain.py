@@ -73,7 +73,8 @@ def test_propagate_teacher_weights_the_students_labels():
     raw = make_synthetic(600, 300, 0.05)
     splits = make_splits(raw, 3, 2, seed=0, num_classes=10)
     d = _downstream(selftrain_teacher="propagate", selftrain_threshold=0.5)
-    acc, keep, classes, rows, weights = propagate_teacher(_column_means, splits, d, {})
+    t = propagate_teacher(_column_means, splits, d, {})
+    keep, classes, rows, weights = t.keep, t.classes, t.history, t.weights
     n_lab = len(splits.labeled_y)
     assert 0 < len(keep) < len(splits.pretext_x) and len(classes) == len(keep) and rows == []
     # one weight per student image, labeled images first, with the largest weight; no kept label weighs 0

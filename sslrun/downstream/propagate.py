@@ -198,20 +198,22 @@ def propagation(encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict
     return Propagation(pool, lab, scores, scores_to_labels(scores, seeds, seed_labels))
 
 
-def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict) -> dict[str, Any]:
-    """Propagate the labeled images' labels over pool + labeled nodes, then classify test and validation:
-    by a kNN vote among the nodes, or (propagate_classifier=linear) by a linear classifier fit to them."""
+def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict,
+                   p: Propagation | None = None) -> dict[str, Any]:
+    """Propagate the labeled images' labels over pool + labeled nodes (unless `p` holds that already), then
+    classify test and validation: by a kNN vote among the nodes, or (propagate_classifier=linear) by a linear
+    classifier fit to them."""
     start = time.perf_counter()
-    p = propagation(encoder, splits, d, cache)
+    p = p or propagation(encoder, splits, d, cache)
     if d.propagate_classifier.value == "linear":
         seeds = np.arange(len(p.pool["unit"]), len(p.labels))
         W, b = softmax_regression(np.concatenate([p.pool["unit"], p.lab]), p.labels,
                                   label_weights(p.scores, p.labels, seeds), splits.num_classes)
 
     def classify(x: np.ndarray) -> np.ndarray:
+        if d.propagate_classifier.value == "linear":  # needs no neighbours
+            return (unit_rows(features(encoder, x), p.pool["centre"]) @ W + b).argmax(axis=1)
         query, near_idx, near_sim = pool_neighbours(encoder, x, p.pool, d.knn_k, cache)
-        if d.propagate_classifier.value == "linear":
-            return (query @ W + b).argmax(axis=1)
         return vote(query, near_idx, near_sim, p.lab, p.labels, d.knn_k, splits.num_classes)
 
     pred = classify(splits.test_x)

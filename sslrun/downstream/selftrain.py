@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from omegaconf import DictConfig
 from sslrun.data.pipeline import image_batches
 from sslrun.data.splits import Splits
 from sslrun.data.stack import ImageStack, as_stack
-from sslrun.downstream.finetune import evaluate_logits, score, train_classifier
+from sslrun.downstream.finetune import score, train_classifier
 from sslrun.downstream.propagate import label_weights, propagate_eval, propagation
 
 log = logging.getLogger("sslrun")
@@ -51,29 +52,37 @@ def with_pseudo_labels(splits: Splits, keep: np.ndarray, classes: np.ndarray) ->
                                labeled_y=np.concatenate([splits.labeled_y, classes]).astype(splits.labeled_y.dtype))
 
 
+@dataclass
+class Teaching:
+    """What a teacher hands the student: pool rows, their classes, loss weights (labeled images first)."""
+
+    test_accuracy: float
+    keep: np.ndarray
+    classes: np.ndarray
+    history: list[dict]
+    weights: np.ndarray | None = None  # None: every image weighs 1
+
+
 def finetune_teacher(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConfig, seed: int,
-                     tb_dir: Path | None) -> tuple[float, np.ndarray, np.ndarray, list[dict], None]:
-    """(teacher's test accuracy, pool rows it labels, their classes, its training history, no loss weights)."""
+                     tb_dir: Path | None) -> Teaching:
     teacher, rows = train_classifier(pretrained(), splits, d, seed, "selftrain teacher", True,
                                      tb_dir / "teacher" if tb_dir else None)
-    acc = evaluate_logits(teacher.predict(image_batches(splits.test_x, batch_size=256, shuffle=False), verbose=0),
-                          splits.test_y)["test_accuracy"]
+    acc = score(teacher, splits, "selftrain teacher", time.perf_counter())["test_accuracy"]
     keep, classes = pseudo_labels(teacher, splits.pretext_x, d.selftrain_threshold)
-    return acc, keep, classes, [{**r, "phase": f"teacher {r['phase']}"} for r in rows], None
+    return Teaching(acc, keep, classes, [{**r, "phase": f"teacher {r['phase']}"} for r in rows])
 
 
 def propagate_teacher(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConfig,
-                      cache: dict) -> tuple[float, np.ndarray, np.ndarray, list[dict], np.ndarray]:
-    """The same for the labels propagated over the pool (the pool graph shared with the study's other draws);
-    loss weights as Iscen et al.: each label's certainty times its class's inverse frequency (label_weights)."""
+                      cache: dict) -> Teaching:
+    """The labels propagated over the pool (the pool graph shared with the study's other draws); loss weights
+    as Iscen et al.: each label's certainty times its class's inverse frequency (label_weights)."""
     encoder = pretrained()
-    acc = propagate_eval(encoder, splits, d, cache)["test_accuracy"]
     p = propagation(encoder, splits, d, cache)
+    acc = propagate_eval(encoder, splits, d, cache, p)["test_accuracy"]
     n_pool = len(p.pool["unit"])
     keep = np.flatnonzero((p.labels[:n_pool] >= 0) & (p.pool_confidence() >= d.selftrain_threshold))
     weights = label_weights(p.scores, p.labels, np.arange(n_pool, len(p.labels)))
-    # the student's loss weights: the labeled images first (the largest weight), then the kept pool rows
-    return acc, keep, p.labels[keep], [], np.concatenate([weights[n_pool:], weights[keep]])
+    return Teaching(acc, keep, p.labels[keep], [], np.concatenate([weights[n_pool:], weights[keep]]))
 
 
 def selftrain(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConfig, seed: int,
@@ -81,17 +90,16 @@ def selftrain(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConf
     start = time.perf_counter()
     teacher = d.selftrain_teacher.value
     if teacher == "propagate":
-        teacher_acc, keep, classes, rows, weights = propagate_teacher(pretrained, splits, d,
-                                                                      {} if cache is None else cache)
+        t = propagate_teacher(pretrained, splits, d, {} if cache is None else cache)
     else:
-        teacher_acc, keep, classes, rows, weights = finetune_teacher(pretrained, splits, d, seed, tb_dir)
+        t = finetune_teacher(pretrained, splits, d, seed, tb_dir)
     log.info("selftrain: teacher (%s) test accuracy %.4f; %d of %d pool images pseudo-labeled (confidence >= %g)",
-             teacher, teacher_acc, len(keep), len(splits.pretext_x), d.selftrain_threshold)
-    student_splits = with_pseudo_labels(splits, keep, classes)
+             teacher, t.test_accuracy, len(t.keep), len(splits.pretext_x), d.selftrain_threshold)
+    student_splits = with_pseudo_labels(splits, t.keep, t.classes)
     epochs = d.unfrozen_epochs if d.selftrain_epochs is None else d.selftrain_epochs
     student, student_rows = train_classifier(pretrained(), student_splits, d, seed + 1, "selftrain student", True,
                                              tb_dir / "student" if tb_dir else None, unfrozen_epochs=epochs,
-                                             weights=weights)
+                                             weights=t.weights)
     result = score(student, splits, "selftrain student", start)
-    rows += [{**r, "phase": f"student {r['phase']}"} for r in student_rows]
-    return {**result, "teacher_test_accuracy": teacher_acc, "pseudo_labeled": len(keep), "history": rows}
+    rows = t.history + [{**r, "phase": f"student {r['phase']}"} for r in student_rows]
+    return {**result, "teacher_test_accuracy": t.test_accuracy, "pseudo_labeled": len(t.keep), "history": rows}
