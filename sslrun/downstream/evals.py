@@ -2,7 +2,7 @@
 
 All evaluations of a run see the same label draw. `finetune`, `linear`, `knn` and
 `propagate` (labels spread over the unlabeled pool's kNN graph) and `selftrain` (fine-tuning on the labels and a
-fine-tuned teacher's pseudo-labels of the pool) use the pretrained encoder; `scratch` trains the same architecture
+teacher's pseudo-labels of the pool) use the pretrained encoder; `scratch` trains the same architecture
 from random initialisation with the same schedule as `finetune`.
 """
 

@@ -1,4 +1,4 @@
-"""Self-training: a fine-tuned teacher labels the unlabeled pool; a student learns from labels and pseudo-labels.
+"""Self-training: a teacher labels the unlabeled pool; a student learns from labels and pseudo-labels.
 
 Teacher (`selftrain_teacher`): `finetune` on the labeled images (frozen, then
 unfrozen), which predicts every pool image; or `propagate`, the labels spread over the
