@@ -77,6 +77,9 @@ def check_config(cfg: DictConfig) -> None:
     if not 0 <= cfg.trainer.warmup_epochs < cfg.trainer.epochs:
         raise SslrunError(f"trainer.warmup_epochs={cfg.trainer.warmup_epochs}: must be at least 0 and less than "
                           f"trainer.epochs={cfg.trainer.epochs}")
+    if not 0 <= cfg.downstream.selftrain_threshold <= 1:
+        raise SslrunError(f"downstream.selftrain_threshold={cfg.downstream.selftrain_threshold}: a teacher's confidence "
+                          "is between 0 and 1; use a value in [0, 1] (0: every pool image gets a pseudo-label)")
     budget(cfg.downstream)  # exactly one label budget, positive
     for name in cfg.downstream.evals:
         if name not in EVALS:

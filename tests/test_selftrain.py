@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from test_config import _compose
 from test_evals import _downstream
 
 from sslrun.data.splits import make_splits
@@ -10,6 +11,8 @@ from sslrun.data.stack import ImageStack
 from sslrun.data.synthetic import make_synthetic
 from sslrun.downstream.evals import EVALS, EvalInputs
 from sslrun.downstream.selftrain import pseudo_labels, with_pseudo_labels
+from sslrun.errors import SslrunError
+from sslrun.pipeline import check_config
 
 
 def _column_means():
@@ -45,7 +48,7 @@ def test_student_labeled_set_is_labels_plus_kept_pool_rows():
 
 
 @pytest.mark.parametrize("teacher", ["finetune", "propagate"])
-@pytest.mark.parametrize("threshold,expect_pool", [(0.0, True), (1.01, False)])
+@pytest.mark.parametrize("threshold,expect_pool", [(0.0, True), (1.01, False)])  # 1.01: past any confidence (the CLI refuses it; the eval must still cope)
 def test_selftrain_trains_teacher_then_student_on_pseudo_labels(teacher, threshold, expect_pool):
     raw = make_synthetic(600, 300, 0.05)
     splits = make_splits(raw, 3, 2, seed=0, num_classes=10)
@@ -92,3 +95,11 @@ def test_image_batches_carry_loss_weights():
     assert yb.numpy().tolist() == list(range(6)) and xb.shape == (6, 2, 2, 1)
     with pytest.raises(ValueError, match=r"weights: one per labeled image \(6\), got 5"):
         image_batches(x, np.arange(6), batch_size=2, shuffle=False, weights=np.ones(5))
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5])
+def test_threshold_outside_0_1_is_refused_before_any_work(threshold):
+    cfg = _compose(["experiment=smoke", "downstream.evals=[selftrain]", f"downstream.selftrain_threshold={threshold}"])
+    with pytest.raises(SslrunError, match=rf"downstream.selftrain_threshold={threshold}: .* use a value in \[0, 1\]"):
+        check_config(cfg)
+    check_config(_compose(["experiment=smoke", "downstream.evals=[selftrain]", "downstream.selftrain_threshold=1.0"]))
