@@ -253,6 +253,7 @@ class FinetuneConfig(DownstreamConfig):
     selftrain_epochs: int | None = None  # selftrain: the student's unfrozen epochs (None: unfrozen_epochs)
     optimizer: str = "adam"
     momentum: float = 0.9  # SGD only
+    lr_schedule: LrSchedule = LrSchedule.constant  # per phase; cosine: from the phase's rate to 0 at its last step
     scratch_epochs: Optional[int] = None  # noqa: UP045  null: the scratch baseline gets finetune's two phases
     scratch_lr: Optional[float] = None  # noqa: UP045
     augment: ViewConfig = field(default_factory=lambda: ViewConfig(preset="none"))

@@ -49,3 +49,19 @@ def test_warmup_must_be_shorter_than_the_run(warmup):
     with pytest.raises(SslrunError, match=f"trainer.warmup_epochs={warmup}: must be at least 0 and less than "
                                           "trainer.epochs=2"):
         check_config(cfg)
+
+
+@pytest.mark.parametrize("schedule,end", [("constant", 5e-3), ("cosine", 0.0)])
+def test_downstream_phase_follows_its_schedule_to_the_last_step(schedule, end):
+    from test_evals import _downstream
+
+    from sslrun.data.splits import make_splits
+    from sslrun.data.synthetic import make_synthetic
+    from sslrun.downstream.finetune import _fit_phase, classifier
+
+    splits = make_splits(make_synthetic(60, 30, 0.05), 4, 2, seed=0, num_classes=10)  # 40 labels: 3 steps of 16
+    d = _downstream(batch_size=16, lr_schedule=schedule)
+    model = classifier(keras.Sequential([keras.Input(splits.image_shape), keras.layers.Flatten()]), 10, 0.0)
+    rows = _fit_phase(model, splits, "test", 2, 5e-3, d, seed=0)
+    assert len(rows) == 2 and int(model.optimizer.iterations) == 6
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(end, abs=1e-9)

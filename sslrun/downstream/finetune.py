@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from sslrun.data.pipeline import image_batches
 from sslrun.data.splits import Splits
 from sslrun.encoders.registry import NECK_PREFIX
-from sslrun.training.optim import make_optimizer
+from sslrun.training.optim import learning_rate, make_optimizer
 from sslrun.training.progress import RichProgress
 
 log = logging.getLogger("sslrun")
@@ -67,15 +67,16 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
                tb_dir: Path | None = None, weights: np.ndarray | None = None) -> list[dict]:
     if epochs <= 0:
         return []
+    steps = -(-len(splits.labeled_x) // d.batch_size)
+    schedule = getattr(d.lr_schedule, "value", d.lr_schedule)
     model.compile(
-        optimizer=make_optimizer(d.optimizer, lr, d.momentum),
+        optimizer=make_optimizer(d.optimizer, learning_rate(lr, schedule, epochs * steps), d.momentum),
         loss=LOSS,
         metrics=["accuracy"],
     )
     train = image_batches(splits.labeled_x, splits.labeled_y, batch_size=d.batch_size, shuffle=True, seed=seed,
                           weights=weights)
     val = image_batches(splits.val_x, splits.val_y, batch_size=256, shuffle=False) if len(splits.val_x) else None
-    steps = -(-len(splits.labeled_x) // d.batch_size)
     callbacks = [RichProgress(label, epochs, steps, show_bars=True)]
     monitor = d.patience_monitor
     if d.patience and (val is not None or not monitor.startswith("val_")):
