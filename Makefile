@@ -1,5 +1,6 @@
 # sslrun: `make run` and `make test` set everything up on a fresh machine.
 PY ?= python3
+BENCH_ARGS ?=  # e.g. "--work /tmp/b --resume": continue a full run over several sittings (bench/README.md)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -47,7 +48,7 @@ bench-precision: install  ## mixed_bfloat16 vs float32 pretext training images/s
 	$(BIN)/python bench/precision.py
 
 bench: install  ## each seed document's own pipeline vs its presets, full scale (hours) -> bench/RESULTS.md
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 bench-quick: install  ## the same at reduced scale (about 15 min on an idle machine) -> bench/RESULTS_QUICK.md
-	$(BIN)/python bench/run.py --quick
+	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)

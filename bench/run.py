@@ -4,6 +4,7 @@ For every protocol (seed000 .. seed004), three separate subprocesses, one after 
   faithful  bench/faithful/seedNNN.py: the document's pipeline as written, in Keras 3
   preset     sslrun experiment=<preset>
   plus       sslrun experiment=<preset>_plus
+  plus-short the _plus preset on a shorter schedule (seed000 only, full scale: SEED000_SHORT)
 Each is timed (wall clock) and its peak RSS read with os.wait4 (ru_maxrss of that child, KiB).
 Accuracy and pretext images/s come from the faithful script's --out JSON and from the run
 dir's metrics.json. Each subprocess gets a fresh SSLRUN_CACHE_DIR, so nothing (pretext stage,
@@ -45,12 +46,19 @@ class Protocol:
     name: str
     preset: str
     runnable: bool = True  # seed002: only with --stl10 (no STL-10 on this machine)
+    # A fourth row, "plus-short": the _plus preset with these overrides (full scale only), for a
+    # target on how soon the _plus pipeline reaches an accuracy (seed000: 84.3% in a fifth of the
+    # faithful wall); only whole processes are timed, so the shorter schedule is its own run.
+    short: tuple[str, ...] = ()
 
+
+# seed000_fashion_rotation_plus cut short: 1 pretext epoch, 10 unfrozen epochs, finetune alone
+SEED000_SHORT = ("trainer.epochs=1", "downstream.unfrozen_epochs=10", "downstream.evals=[finetune]")
 
 PROTOCOLS = {
     p.name: p
     for p in (
-        Protocol("seed000", "seed000_fashion_rotation"),
+        Protocol("seed000", "seed000_fashion_rotation", short=SEED000_SHORT),
         Protocol("seed001", "seed001_mnist_rotation"),
         Protocol("seed002", "seed002_stl10_simclr", runnable=False),
         Protocol("seed003", "seed003_cifar10_colorization"),
@@ -90,7 +98,7 @@ DOWNSTREAM_PHASES = ("frozen_epochs", "unfrozen_epochs", "scratch_epochs")
 @dataclass
 class Run:
     protocol: str
-    pipeline: str  # faithful | preset | plus
+    pipeline: str  # faithful | preset | plus | plus-short
     command: list[str]
     status: str = "ok"  # ok | not built | failed (...)
     wall: float | None = None
@@ -251,10 +259,13 @@ def plan(protocol: Protocol, args: argparse.Namespace, work: Path) -> list[tuple
     runs.append((Run(protocol.name, "faithful",
                      script + ["--out", str(out)] + (["--quick"] if args.quick else [])), out))
     sslrun = str(Path(sys.executable).parent / "sslrun")
-    for pipeline, preset in (("preset", protocol.preset), ("plus", protocol.preset + "_plus")):
+    presets = [("preset", protocol.preset, ()), ("plus", protocol.preset + "_plus", ())]
+    if protocol.short and not args.quick:
+        presets.append(("plus-short", protocol.preset + "_plus", protocol.short))
+    for pipeline, preset, extra in presets:
         run_dir = folder / pipeline / "run"
         command = [sslrun, f"experiment={preset}", f"hydra.run.dir={run_dir}",
-                   "trainer.progress=false", *data_overrides(protocol, args.stl10)]
+                   "trainer.progress=false", *data_overrides(protocol, args.stl10), *extra]
         run = Run(protocol.name, pipeline, command)
         if not (EXPERIMENTS / f"{preset}.yaml").is_file():
             run.status = f"not built (no conf/experiment/{preset}.yaml)"
@@ -340,12 +351,10 @@ def targets(run: Run, faithful: Run, quick: bool) -> list[tuple[str, bool | None
         accuracy_target("accuracy >= 84.32% (the document)", acc is not None and acc >= 0.8432)
     if key == ("seed000", "plus"):
         accuracy_target("accuracy >= 92%", acc is not None and acc >= 0.92)
-        fifth = ok_f and run.wall <= f.wall / 5
-        # Only the whole run's wall time is measured: a run that ends within a fifth of the
-        # faithful wall time reached its accuracy by then; a longer one is not judged.
-        reached = acc is not None and acc >= 0.843
+    if key == ("seed000", "plus-short"):
+        # Only whole processes are timed: the short schedule's run has reached its accuracy when it ends.
         out.append(("reaches 84.3% within 1/5 of faithful wall",
-                    None if quick or not ok_f or (reached and not fifth) else reached and fifth))
+                    None if quick or not ok_f or acc is None else acc >= 0.843 and run.wall <= f.wall / 5))
     if key == ("seed001", "plus"):
         accuracy_target("accuracy >= 98% on the 300 test images",
                         acc is not None and acc >= 0.98 and s.get("test_n") == 300)
@@ -440,7 +449,8 @@ def write_report(path: Path, results: list[Run], args: argparse.Namespace, start
         f"at end {loads[1]} (2 cores shared with other work make wall times noisy)",
         "",
         "faithful = bench/faithful/seedNNN.py (the document's own pipeline, bench/README.md); "
-        "preset = `sslrun experiment=<preset>`; plus = `sslrun experiment=<preset>_plus`. "
+        "preset = `sslrun experiment=<preset>`; plus = `sslrun experiment=<preset>_plus`; "
+        "plus-short = the same with the shorter schedule in its command. "
         "Each is its own process; wall = the whole process, peak RSS = its ru_maxrss (os.wait4). "
         "Pretext img/s: images the pretext stage trained on / seconds of that stage "
         "(sslrun's `pretext.images_per_second`, x4 for rotation with mode=all, whose four "
