@@ -174,6 +174,7 @@ class ViewConfig:
     jitter_prob: Optional[float] = None  # noqa: UP045
     grayscale_prob: Optional[float] = None  # noqa: UP045
     blur_prob: Optional[float] = None  # noqa: UP045
+    erase_prob: Optional[float] = None  # noqa: UP045  random erasing (0 in every preset)
 
 
 @dataclass(init=False, repr=False, eq=False)

@@ -213,3 +213,46 @@ def test_identical_eagerly_and_inside_tf_data(preset, channels):
     graph_aug = make_view_augmenter(size, channels, seed=3, **VIEW_PRESETS[preset])
     ds = tf.data.Dataset.from_tensors(x).map(lambda t: graph_aug(t, training=True))
     np.testing.assert_array_equal(next(iter(ds)).numpy(), eager)
+
+
+NO_OTHER_CHANGE = {"crop_scale": (1.0, 1.0), "flip": False, "jitter": 0.0, "grayscale_prob": 0.0}
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_random_erasing_changes_one_rectangle_per_image(channels):
+    x = batch(channels, n=16)
+    aug = make_view_augmenter(SIZE, channels, erase_prob=1.0, seed=4, **NO_OTHER_CHANGE)
+    view = np.asarray(aug(x, training=True))
+    check_view(view, x)
+    for img, orig in zip(view, x):
+        changed = np.argwhere(np.any(np.abs(img - orig) > 1e-6, axis=-1))
+        assert len(changed), "erase_prob=1 erases every image"
+        (top, left), (bottom, right) = changed.min(axis=0), changed.max(axis=0)
+        area = (bottom - top + 1) * (right - left + 1)
+        assert 0.02 * SIZE * SIZE * 0.5 <= area <= 0.6 * SIZE * SIZE  # one patch, not the image
+        outside = np.ones((SIZE, SIZE), bool)
+        outside[top:bottom + 1, left:right + 1] = False
+        np.testing.assert_array_equal(img[outside], orig[outside])  # nothing else moves
+    np.testing.assert_array_equal(np.asarray(aug(x, training=False)), x)
+
+
+def test_random_erasing_probability_and_tf_data():
+    x = batch(3, n=64)
+    off = make_view_augmenter(SIZE, 3, erase_prob=0.0, **NO_OTHER_CHANGE)
+    np.testing.assert_allclose(np.asarray(off(x, training=True)), x, atol=1e-6)
+    half = make_view_augmenter(SIZE, 3, erase_prob=0.5, seed=5, **NO_OTHER_CHANGE)
+    ds = tf.data.Dataset.from_tensors(x).map(lambda t: half(t, training=True))
+    erased = np.any(np.abs(next(iter(ds)).numpy() - x) > 1e-6, axis=(1, 2, 3))
+    assert 16 <= erased.sum() <= 48  # about half of 64 (binomial sd 4)
+
+
+def test_build_augmenter_applies_preset_and_overrides():
+    from sslrun.pretext.twoview import build_augmenter
+
+    kinds = lambda aug: [type(la).__name__ for la in aug.layers]  # noqa: E731
+    light = build_augmenter((SIZE, SIZE, 3), {"preset": "light"}, seed=0, key="downstream.augment")
+    assert "RandomErasing" not in kinds(light) and "RandomTranslation" in kinds(light)
+    erasing = build_augmenter((SIZE, SIZE, 3), {"preset": "light", "erase_prob": 0.25, "translate": 0.0}, seed=0)
+    assert "RandomErasing" in kinds(erasing) and "RandomTranslation" not in kinds(erasing)
+    with pytest.raises(ValueError, match=r"downstream.augment.preset='heavy': use auto or one of"):
+        build_augmenter((SIZE, SIZE, 3), {"preset": "heavy"}, seed=0, key="downstream.augment")

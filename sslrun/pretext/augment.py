@@ -181,6 +181,7 @@ def make_view_augmenter(
     jitter_prob: float = 0.8,
     grayscale_prob: float = 0.2,
     blur_prob: float = 0.0,
+    erase_prob: float = 0.0,
     seed: int = 0,
 ) -> keras.Sequential:
     """One augmented view per call of a float32 batch in [0, 1], shape (b, image_size, image_size,
@@ -190,7 +191,10 @@ def make_view_augmenter(
     applied to each image with probability `jitter_prob`; saturation, hue and grayscale need 3
     channels and are skipped for 1. `translate` is a fraction of the side (constant 0 fill).
     The blur's kernel is ~10% of the side with sigma in [0.1, 2] (SimCLR appendix A); Keras draws
-    one sigma per batch (per image only whether to blur).
+    one sigma per batch (per image only whether to blur). `erase_prob`: random erasing (Zhong et al.
+    2017), per image with that probability one rectangle of 2-33% of each side's square (Keras draws
+    each side's fraction as the square root of that range) filled with noise; last, after the colour
+    changes, as in the paper.
     """
     if channels not in (1, 3):
         raise ValueError(f"make_view_augmenter channels={channels}: use 1 (grayscale) or 3 (RGB)")
@@ -220,6 +224,10 @@ def make_view_augmenter(
             seed=next(layer_seeds),
         )
         layers.append(blur)
+    if erase_prob > 0:
+        # (p, p): a single float p would draw the probability itself uniformly from [0, p]
+        layers.append(keras.layers.RandomErasing(factor=(erase_prob, erase_prob), value_range=(0.0, 1.0),
+                                                 seed=next(layer_seeds)))
     layers.append(Clip(0.0, 1.0))
     # Auto-named (unique): a task holding two augmenters must not get two layers of one name.
     return keras.Sequential([keras.Input((image_size, image_size, channels)), *layers])

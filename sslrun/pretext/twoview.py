@@ -37,7 +37,7 @@ def build_augmenter(input_shape: tuple[int, ...], augment: dict[str, Any], seed:
     strengths = dict(VIEW_PRESETS[preset])
     if augment.get("crop_min") is not None:
         strengths["crop_scale"] = (augment["crop_min"], 1.0)
-    for key in ("flip", "translate", "jitter", "jitter_prob", "grayscale_prob", "blur_prob"):
+    for key in ("flip", "translate", "jitter", "jitter_prob", "grayscale_prob", "blur_prob", "erase_prob"):
         if augment.get(key) is not None:
             strengths[key] = augment[key]
     # Views are made in float32 whatever trainer.precision: they are inputs, not activations, and
