@@ -224,7 +224,7 @@ def test_random_erasing_changes_one_rectangle_per_image(channels):
     aug = make_view_augmenter(SIZE, channels, erase_prob=1.0, seed=4, **NO_OTHER_CHANGE)
     view = np.asarray(aug(x, training=True))
     check_view(view, x)
-    for img, orig in zip(view, x):
+    for img, orig in zip(view, x, strict=True):
         changed = np.argwhere(np.any(np.abs(img - orig) > 1e-6, axis=-1))
         assert len(changed), "erase_prob=1 erases every image"
         (top, left), (bottom, right) = changed.min(axis=0), changed.max(axis=0)
