@@ -60,6 +60,13 @@ class LrSchedule(Enum):
     cosine = "cosine"  # linear warm-up over trainer.warmup_epochs, then cosine decay to 0 at the last step
 
 
+class Tta(Enum):
+    """Test-time augmentation of the fine-tuned classifiers' test and validation predictions."""
+
+    none = "none"
+    flip = "flip"  # the softmax averaged over each image and its mirror image (only where a mirror keeps the class)
+
+
 class Strategy(Enum):
     """Where the pretext stage trains (sslrun/training/distribute.py); downstream stays on one device."""
 
@@ -258,6 +265,7 @@ class FinetuneConfig(DownstreamConfig):
     scratch_epochs: Optional[int] = None  # noqa: UP045  null: the scratch baseline gets finetune's two phases
     scratch_lr: Optional[float] = None  # noqa: UP045
     augment: ViewConfig = field(default_factory=lambda: ViewConfig(preset="none"))
+    tta: Tta = Tta.none
 
 
 # ---------------------------------------------------------------- trainer

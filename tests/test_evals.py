@@ -79,3 +79,34 @@ def test_scratch_schedule_augmentation_and_training_metric_early_stopping():
     frozen = [r for r in ft["history"] if r["phase"] == "frozen"]
     # a frozen random encoder's training accuracy stalls: stopped on `accuracy`, long before 30 epochs
     assert 2 <= len(frozen) < 30
+
+
+def test_flip_tta_averages_the_softmax_of_each_image_and_its_mirror():
+    import keras
+
+    from sslrun.downstream.finetune import predict_logits
+
+    # logits = (mean of the left half, mean of the right half) * 10: a mirror swaps them
+    halves = keras.layers.Lambda(lambda x: 10 * keras.ops.stack(
+        [keras.ops.mean(x[:, :, :14], axis=(1, 2, 3)), keras.ops.mean(x[:, :, 14:], axis=(1, 2, 3))], axis=1))
+    model = keras.Sequential([keras.Input((28, 28, 1)), halves])
+    x = np.zeros((3, 28, 28, 1), np.uint8)
+    x[0, :, :7] = 255  # bright far left
+    x[1, :, 20:] = 128  # grey on the right
+    x[2, :, 8:18] = 255  # straddles the middle, off centre (6 columns left, 4 right)
+    plain = predict_logits(model, x)
+    left, right = (x[..., :14, 0] / 255).mean(axis=(1, 2)), (x[..., 14:, 0] / 255).mean(axis=(1, 2))
+    np.testing.assert_allclose(plain, 10 * np.stack([left, right], 1), rtol=1e-5, atol=1e-5)
+    softmax = lambda z: np.exp(z) / np.exp(z).sum(1, keepdims=True)  # noqa: E731
+    expected = np.log((softmax(plain) + softmax(plain[:, ::-1])) / 2)
+    np.testing.assert_allclose(predict_logits(model, x, "flip"), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="downstream.tta='rot90': use none or flip"):
+        predict_logits(model, x, "rot90")
+
+
+def test_finetune_with_flip_tta_scores_test_and_validation():
+    raw = make_synthetic(400, 200, 0.1)
+    splits = make_splits(raw, 10, 2, seed=0, num_classes=10)
+    encoder = lambda: build_encoder("small_cnn", (28, 28, 1), 0.25)  # noqa: E731
+    out = EVALS.get("finetune")(EvalInputs(encoder, encoder, splits, _downstream(tta="flip"), seed=0))
+    assert 0 <= out["test_accuracy"] <= 1 and 0 <= out["val_accuracy"] <= 1 and np.isfinite(out["test_loss"])

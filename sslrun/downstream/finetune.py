@@ -9,6 +9,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
 from sslrun.data.pipeline import image_batches
@@ -125,26 +126,38 @@ def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, nam
     """train_classifier, then its test (and validation) accuracy."""
     start = time.perf_counter()
     model, rows = train_classifier(encoder, splits, d, seed, name, pretrained, tb_dir)
-    return {**score(model, splits, name, start), "history": rows}
+    return {**score(model, splits, name, start, d.tta.value), "history": rows}
 
 
-def score(model: keras.Model, splits: Splits, name: str, start: float) -> dict[str, Any]:
-    """Test accuracy, loss and predictions, validation accuracy, seconds since `start`; logged under `name`."""
-    result = evaluate_logits(model.predict(image_batches(splits.test_x, batch_size=256, shuffle=False), verbose=0),
-                             splits.test_y)
-    result["val_accuracy"] = val_accuracy(model, splits)
+def score(model: keras.Model, splits: Splits, name: str, start: float, tta: str = "none") -> dict[str, Any]:
+    """Test accuracy, loss and predictions, validation accuracy, seconds since `start`; logged under `name`.
+    tta=flip: each image's prediction averages its softmax with its mirror image's."""
+    result = evaluate_logits(predict_logits(model, splits.test_x, tta), splits.test_y)
+    result["val_accuracy"] = val_accuracy(model, splits, tta)
     result["seconds"] = round(time.perf_counter() - start, 2)
     log.info("%s: test accuracy %.4f, loss %.4f (%.1fs)", name, result["test_accuracy"], result["test_loss"],
              result["seconds"])
     return result
 
 
-def val_accuracy(model: keras.Model, splits: Splits) -> float | None:
+def predict_logits(model: keras.Model, x, tta: str = "none") -> np.ndarray:
+    """The model's logits for x; tta=flip: the log of the softmax averaged over each image and its mirror."""
+    batches = image_batches(x, batch_size=256, shuffle=False)
+    logits = model.predict(batches, verbose=0).astype(np.float32)
+    if tta == "none":
+        return logits
+    if tta != "flip":
+        raise ValueError(f"downstream.tta={tta!r}: use none or flip")
+    mirrored = model.predict(batches.map(lambda b: tf.reverse(b, axis=[2])), verbose=0).astype(np.float32)
+    probs = (keras.ops.softmax(logits) + keras.ops.softmax(mirrored)) / 2
+    return np.log(np.maximum(keras.ops.convert_to_numpy(probs), 1e-30))
+
+
+def val_accuracy(model: keras.Model, splits: Splits, tta: str = "none") -> float | None:
     """Accuracy on the validation images: what a sweeper may select on without peeking at the test set."""
     if not len(splits.val_x):
         return None
-    logits = model.predict(image_batches(splits.val_x, batch_size=256, shuffle=False), verbose=0)
-    return float(np.mean(np.argmax(logits, axis=1) == splits.val_y))
+    return float(np.mean(np.argmax(predict_logits(model, splits.val_x, tta), axis=1) == splits.val_y))
 
 
 def evaluate_logits(logits: np.ndarray, y: np.ndarray) -> dict[str, Any]:

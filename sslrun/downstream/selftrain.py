@@ -67,7 +67,7 @@ def finetune_teacher(pretrained: Callable[[], keras.Model], splits: Splits, d: D
                      tb_dir: Path | None) -> Teaching:
     teacher, rows = train_classifier(pretrained(), splits, d, seed, "selftrain teacher", True,
                                      tb_dir / "teacher" if tb_dir else None)
-    acc = score(teacher, splits, "selftrain teacher", time.perf_counter())["test_accuracy"]
+    acc = score(teacher, splits, "selftrain teacher", time.perf_counter(), d.tta.value)["test_accuracy"]
     keep, classes = pseudo_labels(teacher, splits.pretext_x, d.selftrain_threshold)
     return Teaching(acc, keep, classes, [{**r, "phase": f"teacher {r['phase']}"} for r in rows])
 
@@ -100,6 +100,6 @@ def selftrain(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConf
     student, student_rows = train_classifier(pretrained(), student_splits, d, seed + 1, "selftrain student", True,
                                              tb_dir / "student" if tb_dir else None, unfrozen_epochs=epochs,
                                              weights=t.weights)
-    result = score(student, splits, "selftrain student", start)
+    result = score(student, splits, "selftrain student", start, d.tta.value)
     rows = t.history + [{**r, "phase": f"student {r['phase']}"} for r in student_rows]
     return {**result, "teacher_test_accuracy": t.test_accuracy, "pseudo_labeled": len(t.keep), "history": rows}
