@@ -24,6 +24,7 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -232,6 +233,9 @@ def resumed(run: Run, work: Path, result_file: Path) -> bool:
 
 def run_one(run: Run, work: Path, timeout: float | None, result_file: Path) -> None:
     folder = work / run.protocol / run.pipeline
+    # A row that runs starts from nothing: an earlier attempt's run dir (interrupted, or of another command)
+    # would be resumed or refused by sslrun, and its cache would be reused
+    shutil.rmtree(folder, ignore_errors=True)
     env = {**os.environ, "SSLRUN_CACHE_DIR": str(folder / "cache"), "PYTHONUNBUFFERED": "1",
            "TF_CPP_MIN_LOG_LEVEL": "2"}
     print(f"[{time.strftime('%H:%M:%S')}] {run.protocol} {run.pipeline}: "
