@@ -192,9 +192,9 @@ def make_view_augmenter(
     channels and are skipped for 1. `translate` is a fraction of the side (constant 0 fill).
     The blur's kernel is ~10% of the side with sigma in [0.1, 2] (SimCLR appendix A); Keras draws
     one sigma per batch (per image only whether to blur). `erase_prob`: random erasing (Zhong et al.
-    2017), per image with that probability one rectangle of 2-33% of each side's square (Keras draws
-    each side's fraction as the square root of that range) filled with noise; last, after the colour
-    changes, as in the paper.
+    2017), per image with that probability one rectangle filled with noise, each side a fraction of the
+    image's side drawn as the square root of a uniform draw from [0.02, 0.33] (Keras' RandomErasing);
+    last, after the colour changes, as in the paper.
     """
     if channels not in (1, 3):
         raise ValueError(f"make_view_augmenter channels={channels}: use 1 (grayscale) or 3 (RGB)")
