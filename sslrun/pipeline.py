@@ -182,6 +182,14 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> float | None:
     if (run_dir / "metrics.json").is_file():
         log.info("%s already holds a finished run (metrics.json); nothing to do", run_dir)
         return json.loads((run_dir / "metrics.json").read_text()).get(cfg.objective.value)
+    policy = keras.mixed_precision.global_policy()
+    try:
+        return _run_stages(cfg, run_dir)
+    finally:  # the process-wide dtype policy back as found: a caller's next model is not built in bfloat16
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def _run_stages(cfg: DictConfig, run_dir: Path) -> float | None:
     _setup(cfg)
     start = time.perf_counter()
     raw = load_raw(cfg)

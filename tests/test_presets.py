@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import keras
 import pytest
 from hydra import compose, initialize_config_dir
 from test_datasets import FIXTURES
@@ -88,6 +89,7 @@ def test_preset_runs_one_step_on_fixtures(name, tmp_path):
     root.mkdir()
     cfg = _compose([f"experiment={name}", *_tiny(cfg, root, tmp_path)])
     run(cfg, tmp_path / "run")
+    assert keras.mixed_precision.global_policy().name == "float32"  # a plus preset's bfloat16 does not leak
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
     assert metrics["pretext"]["epochs"] == 1 and (tmp_path / "run/pretext/encoder.weights.h5").is_file()
     assert set(metrics["downstream"]) == set(cfg.downstream.evals) and cfg.downstream.evals
