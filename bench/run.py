@@ -12,7 +12,8 @@ decoded images) is reused from an earlier run. A preset whose YAML does not exis
 "not built" row. The table, the exact commands, the machine and the date go to
 bench/RESULTS.md (--quick: bench/RESULTS_QUICK.md).
 
-    python bench/run.py [--quick] [--only seed001,seed004] [--stl10 DIR] [--work DIR]
+    python bench/run.py [--quick] [--only seed001,seed004] [--rows faithful,plus] [--stl10 DIR]
+                        [--work DIR [--resume]]
 """
 
 from __future__ import annotations
@@ -99,10 +100,13 @@ DOWNSTREAM_PHASES = ("frozen_epochs", "unfrozen_epochs", "scratch_epochs")
 # ----------------------------------------------------------------------------- running
 
 
+PIPELINES = ("faithful", "preset", "plus", "plus-short")
+
+
 @dataclass
 class Run:
     protocol: str
-    pipeline: str  # faithful | preset | plus | plus-short
+    pipeline: str  # one of PIPELINES
     command: list[str]
     status: str = "ok"  # ok | not built | failed (...)
     wall: float | None = None
@@ -499,6 +503,9 @@ def main() -> None:
     p.add_argument("--work", type=Path, help="where logs and run dirs go (default: /tmp/...)")
     p.add_argument("--resume", action="store_true",
                    help="with --work: keep the runs an earlier invocation finished there (same command), run the rest")
+    p.add_argument("--rows", type=lambda s: [x.strip() for x in s.split(",") if x.strip()], default=None,
+                   help="comma-separated pipelines to run, e.g. faithful,plus (with --resume the others are read "
+                        "back if an earlier invocation finished them, else listed as not run)")
     p.add_argument("--timeout", type=float, help="seconds per subprocess (default: none)")
     p.add_argument("--out", type=Path, help="report file (default bench/RESULTS[_QUICK].md)")
     args = p.parse_args()
@@ -507,6 +514,9 @@ def main() -> None:
     unknown = set(args.only or []) - set(PROTOCOLS)
     if unknown:
         p.error(f"unknown protocol(s) {', '.join(sorted(unknown))}; valid: {', '.join(PROTOCOLS)}")
+    unknown = set(args.rows or []) - set(PIPELINES)
+    if unknown:
+        p.error(f"unknown row(s) {', '.join(sorted(unknown))}; valid: {', '.join(PIPELINES)}")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     suffix = "-quick" if args.quick else ""
     args.work = args.work or Path("/tmp/sslrun-bench") / f"bench-{stamp}{suffix}"
@@ -520,7 +530,11 @@ def main() -> None:
         if not protocol.runnable and not args.stl10:
             continue
         for run, result_file in plan(protocol, args, args.work):
-            if run.status == "ok" and not (args.resume and resumed(run, args.work, result_file)):
+            if run.status != "ok" or (args.resume and resumed(run, args.work, result_file)):
+                pass
+            elif args.rows and run.pipeline not in args.rows:
+                run.status = "not run (left out by --rows)"
+            else:
                 run_one(run, args.work, args.timeout, result_file)
             results.append(run)
     write_report(out, results, args, started, time.perf_counter() - t0,
