@@ -493,17 +493,21 @@ def write_report(path: Path, results: list[Run], args: argparse.Namespace, start
     print(f"wrote {path}")
 
 
+def comma_list(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="reduced scale -> bench/RESULTS_QUICK.md")
-    p.add_argument("--only", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+    p.add_argument("--only", type=comma_list,
                    default=None, help="comma-separated protocols, e.g. seed001,seed004")
     p.add_argument("--stl10", type=Path, help="an STL-10 binary folder: makes seed002 runnable")
     p.add_argument("--work", type=Path, help="where logs and run dirs go (default: /tmp/...)")
     p.add_argument("--resume", action="store_true",
                    help="with --work: keep the runs an earlier invocation finished there (same command), run the rest")
-    p.add_argument("--rows", type=lambda s: [x.strip() for x in s.split(",") if x.strip()], default=None,
+    p.add_argument("--rows", type=comma_list, default=None,
                    help="comma-separated pipelines to run, e.g. faithful,plus (with --resume the others are read "
                         "back if an earlier invocation finished them, else listed as not run)")
     p.add_argument("--timeout", type=float, help="seconds per subprocess (default: none)")
