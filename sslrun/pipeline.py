@@ -30,6 +30,7 @@ from sslrun.downstream.study import (
 )
 from sslrun.encoders import ENCODERS, build_encoder
 from sslrun.errors import SslrunError
+from sslrun.precision import dtype_policy
 from sslrun.pretext import PRETEXTS
 from sslrun.report.stats import summarize
 from sslrun.report.summary import print_table, write_history_csv, write_reports
@@ -163,7 +164,6 @@ def _setup(cfg: DictConfig) -> None:
     if not pretext_from(cfg):  # before any TF op: logical CPUs and MultiWorkerMirroredStrategy need it
         check_multi_worker(cfg.trainer.strategy.value, cfg.pretext.cache)
         pretext_strategy(cfg.trainer.strategy.value)
-    keras.mixed_precision.set_global_policy(cfg.trainer.precision.value)  # pretext and downstream models alike
     keras.utils.set_random_seed(cfg.seed)
     if cfg.trainer.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -182,11 +182,9 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> float | None:
     if (run_dir / "metrics.json").is_file():
         log.info("%s already holds a finished run (metrics.json); nothing to do", run_dir)
         return json.loads((run_dir / "metrics.json").read_text()).get(cfg.objective.value)
-    policy = keras.mixed_precision.global_policy()
-    try:
+    # pretext and downstream models alike; put back after, so a caller's next model is not built in bfloat16
+    with dtype_policy(cfg.trainer.precision.value):
         return _run_stages(cfg, run_dir)
-    finally:  # the process-wide dtype policy back as found: a caller's next model is not built in bfloat16
-        keras.mixed_precision.set_global_policy(policy)
 
 
 def _run_stages(cfg: DictConfig, run_dir: Path) -> float | None:

@@ -41,3 +41,14 @@ def test_one_step_in_mixed_bfloat16(name, bf16_policy):
     loss = task.fit(data, epochs=1, verbose=0).history["loss"][0]
     assert np.isfinite(loss)
     assert task.encoder.layers[-1].compute_dtype == "bfloat16" and task.encoder.weights[0].dtype == "float32"
+
+
+def test_dtype_policy_scope_puts_the_callers_policy_back_even_on_error():
+    from sslrun.precision import dtype_policy
+
+    with dtype_policy("mixed_bfloat16"):
+        assert keras.layers.Dense(2).compute_dtype == "bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"
+    with pytest.raises(RuntimeError), dtype_policy("mixed_float16"):
+        raise RuntimeError("fails inside")
+    assert keras.mixed_precision.global_policy().name == "float32"

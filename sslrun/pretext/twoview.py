@@ -14,6 +14,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from sslrun.precision import dtype_policy
 from sslrun.pretext.augment import VIEW_PRESETS, make_view_augmenter
 from sslrun.pretext.replicas import gather_batch, replica_share
 
@@ -42,12 +43,8 @@ def build_augmenter(input_shape: tuple[int, ...], augment: dict[str, Any], seed:
             strengths[key] = augment[key]
     # Views are made in float32 whatever trainer.precision: they are inputs, not activations, and
     # tf.image.crop_and_resize takes no bfloat16 (layers built under mixed_bfloat16 would cast to it).
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
+    with dtype_policy("float32"):
         return make_view_augmenter(size, channels, seed=seed, **strengths)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
 
 
 def mlp(hidden: int, out: int, name: str, layers: int = 2) -> keras.Sequential:
