@@ -182,6 +182,7 @@ class ViewConfig:
     grayscale_prob: Optional[float] = None  # noqa: UP045
     blur_prob: Optional[float] = None  # noqa: UP045
     erase_prob: Optional[float] = None  # noqa: UP045  random erasing (0 in the presets; seed000_plus: 0.5)
+    size: Optional[int] = None  # noqa: UP045  side of the views in pixels (null: the image's; pretext only)
 
 
 @dataclass(init=False, repr=False, eq=False)

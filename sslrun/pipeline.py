@@ -98,6 +98,10 @@ def check_augment_presets(cfg: DictConfig) -> None:
                              ("downstream.augment", cfg.downstream.get("augment"), ("none",))):
         if node is not None and node.preset not in (*extra, *VIEW_PRESETS):
             raise SslrunError(f"{key}.preset={node.preset!r}: use one of {', '.join((*extra, *VIEW_PRESETS))}")
+    down = cfg.downstream.get("augment")
+    if down is not None and down.get("size") is not None:
+        raise SslrunError(f"downstream.augment.size={down.size}: the classifier trains and tests on whole images; "
+                          "leave it null (pretext.augment.size sets the pretext views' size)")
 
 
 def budget(d: DictConfig) -> Budget:

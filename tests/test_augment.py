@@ -256,3 +256,30 @@ def test_build_augmenter_applies_preset_and_overrides():
     assert "RandomErasing" in kinds(erasing) and "RandomTranslation" not in kinds(erasing)
     with pytest.raises(ValueError, match=r"downstream.augment.preset='heavy': use auto or one of"):
         build_augmenter((SIZE, SIZE, 3), {"preset": "heavy"}, seed=0, key="downstream.augment")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_view_size_resizes_the_crop_eagerly_and_in_tf_data(channels):
+    x = batch(channels)
+    aug = make_view_augmenter(SIZE, channels, view_size=20, seed=3)
+    eager = np.asarray(aug(x, training=True))
+    assert eager.shape == (8, 20, 20, channels) and 0.0 <= eager.min() and eager.max() <= 1.0
+    ds = tf.data.Dataset.from_tensors(x).map(lambda t: aug(t, training=True))
+    assert next(iter(ds)).shape == (8, 20, 20, channels)
+    # full-area crop without flip or colour: the view is the image resized
+    plain = make_view_augmenter(SIZE, channels, view_size=16, **NO_OTHER_CHANGE)
+    view = np.asarray(plain(x, training=True))
+    assert view.shape == (8, 16, 16, channels)
+    np.testing.assert_allclose(view[:, ::15, ::15], x[:, ::31, ::31], atol=1e-5)  # corner pixels kept
+    np.testing.assert_allclose(view.mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=0.02)
+
+
+def test_build_augmenter_refuses_a_view_size_outside_the_image():
+    from sslrun.errors import SslrunError
+    from sslrun.pretext.twoview import build_augmenter
+
+    assert build_augmenter((SIZE, SIZE, 3), {"size": 24}, seed=0).output_shape == (None, 24, 24, 3)
+    for bad in (4, SIZE + 1):
+        with pytest.raises(SslrunError, match=rf"pretext.augment.size={bad}: the views' side must be between 8 and "
+                                              rf"the images' {SIZE} pixels"):
+            build_augmenter((SIZE, SIZE, 3), {"size": bad}, seed=0)

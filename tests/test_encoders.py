@@ -10,6 +10,7 @@ from sslrun.registry import Registry
 # A dense neck fixes the feature size; a conv stack's features scale with the width.
 FEATURES = {
     "small_cnn": ((28, 28, 1), 128, 64),
+    "wide_cnn": ((32, 32, 3), 512, 256),
     "seed000_cnn": ((28, 28, 1), 64, 64),
     "seed001_cnn": ((28, 28, 1), 288, 144),
     "seed002_cnn": ((32, 32, 3), 128, 128),  # unpadded convs: 28x28 is too small

@@ -103,3 +103,26 @@ def test_rotation_conv_head_folds_flat_features_back_into_the_map():
         (3, 3, 32), (2, 2, 16), (64,), (4,)]
     with pytest.raises(ValueError, match="pretext.head_conv=16 needs an encoder that ends by flattening"):
         build_rotation(build_encoder("small_cnn", (28, 28, 1), 0.25), head_conv=16)
+
+
+def test_smaller_views_train_an_encoder_for_the_full_images(tmp_path):
+    cfg = _cfg("simclr", tmp_path, 1, ["pretext.augment.size=12", "dataset.image_size=16"])
+    splits, _ = load_splits(cfg)
+    info = run_pretext(cfg, splits, tmp_path / "pretext")
+    assert np.isfinite(info["loss"])
+    encoder, _ = load_pretrained_encoder(tmp_path / "pretext", splits.image_shape)
+    assert encoder.input_shape[1:] == splits.image_shape == (16, 16, 1)
+
+
+def test_view_size_with_a_flattening_encoder_is_refused(tmp_path):
+    res = run_cli(["pretext=simclr", "encoder=seed004_cnn", "dataset=synthetic", "dataset.train_size=200",
+                   "downstream.labels_per_class=3", "downstream.val_per_class=2",
+                   "pretext.augment.size=20", "hydra.run.dir=r", "trainer.progress=false"], tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert "pretext.augment.size: encoder 'seed004_cnn' flattens a fixed grid" in res.stderr
+    assert not (tmp_path / "r/pretext/COMPLETE").exists()
+
+
+def test_downstream_view_size_is_refused_before_any_work(tmp_path):
+    res = run_cli(["experiment=smoke", "downstream.augment.size=16", "hydra.run.dir=r"], tmp_path)
+    assert res.returncode == 2 and "downstream.augment.size=16: the classifier trains" in res.stderr

@@ -24,6 +24,27 @@ def small_cnn(input_shape: tuple[int, int, int], width: float = 1.0) -> keras.Mo
     return keras.Model(inputs, features, name="small_cnn")
 
 
+@ENCODERS.register("wide_cnn")
+def wide_cnn(input_shape: tuple[int, int, int], width: float = 1.0) -> keras.Model:
+    """Conv 64 / 128 / 256 / 512 with batch norm and ReLU, a 2x2 max-pool between them (the widths
+    double as the grid halves); global average pooling to 512*width features.
+
+    For 32x32 colour: one conv per resolution keeps it at 2x small_cnn's multiply-adds while its
+    features are 4x wider; measured on CIFAR-10 with 10 labels per class after about 12 minutes of
+    SimCLR here (bench/README.md), label propagation reached 41.6% against small_cnn's 39.2%.
+    """
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    for i, filters in enumerate((64, 128, 256, 512)):
+        if i:
+            x = layers.MaxPooling2D(2)(x)
+        x = layers.Conv2D(scaled(filters, width), 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)  # as small_cnn
+        x = layers.ReLU()(x)
+    features = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, features, name="wide_cnn")
+
+
 @ENCODERS.register("seed000_cnn")
 def seed000_cnn(input_shape: tuple[int, int, int], width: float = 1.0) -> keras.Model:
     """Seed 000's network without its softmax: the conv stack plus its dense 128-64 neck."""
@@ -117,3 +138,4 @@ def seed004_cnn(input_shape: tuple[int, int, int], width: float = 1.0) -> keras.
         ],
         name="seed004_cnn",
     )
+

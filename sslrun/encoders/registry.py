@@ -28,5 +28,21 @@ def build_encoder(name: str, input_shape: tuple[int, int, int], width: float = 1
     return encoder
 
 
+def accept_image_size(encoder: keras.Model, shape: tuple[int, ...], key: str) -> None:
+    """Let `encoder` also take images of `shape` (pretext views smaller than the images it was built for).
+
+    The layers are size-agnostic when the encoder pools globally; only the functional model's
+    input check pins the size, so it is lifted. Encoders that flatten a fixed grid are refused.
+    """
+    built, spec = encoder.compute_output_shape((None, *encoder.input_shape[1:])), encoder.input_spec
+    flattens = any(isinstance(layer, keras.layers.Flatten) for layer in encoder.layers)
+    encoder.input_spec = None
+    if flattens or tuple(encoder.compute_output_shape((None, *shape))) != tuple(built):
+        encoder.input_spec = spec
+        raise SslrunError(f"{key}: encoder '{encoder.name}' flattens a fixed grid, so it takes only "
+                          f"{encoder.input_shape[1:]} images, not {tuple(shape)}; use a globally pooled "
+                          "encoder (small_cnn, wide_cnn, resnet*) or leave the size null")
+
+
 def scaled(filters: int, width: float) -> int:
     return max(1, int(round(filters * width)))

@@ -14,9 +14,13 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from sslrun.encoders.registry import accept_image_size
+from sslrun.errors import SslrunError
 from sslrun.precision import dtype_policy
 from sslrun.pretext.augment import VIEW_PRESETS, make_view_augmenter
 from sslrun.pretext.replicas import gather_batch, replica_share
+
+MIN_VIEW = 8  # pixels: below this the encoders' pooling stages leave nothing to pool
 
 
 def view_preset(image_size: int, channels: int) -> str:
@@ -38,13 +42,17 @@ def build_augmenter(input_shape: tuple[int, ...], augment: dict[str, Any], seed:
     strengths = dict(VIEW_PRESETS[preset])
     if augment.get("crop_min") is not None:
         strengths["crop_scale"] = (augment["crop_min"], 1.0)
-    for key in ("flip", "translate", "jitter", "jitter_prob", "grayscale_prob", "blur_prob", "erase_prob"):
-        if augment.get(key) is not None:
-            strengths[key] = augment[key]
+    for name in ("flip", "translate", "jitter", "jitter_prob", "grayscale_prob", "blur_prob", "erase_prob"):
+        if augment.get(name) is not None:
+            strengths[name] = augment[name]
+    view_size = augment.get("size")
+    if view_size is not None and not MIN_VIEW <= view_size <= size:
+        raise SslrunError(f"{key}.size={view_size}: the views' side must be between {MIN_VIEW} and the images' "
+                          f"{size} pixels; null keeps the images' size")
     # Views are made in float32 whatever trainer.precision: they are inputs, not activations, and
     # tf.image.crop_and_resize takes no bfloat16 (layers built under mixed_bfloat16 would cast to it).
     with dtype_policy("float32"):
-        return make_view_augmenter(size, channels, seed=seed, **strengths)
+        return make_view_augmenter(size, channels, seed=seed, view_size=view_size, **strengths)
 
 
 def mlp(hidden: int, out: int, name: str, layers: int = 2) -> keras.Sequential:
@@ -150,6 +158,10 @@ class TwoViewTask(keras.Model):
 def make_task(cls: type[TwoViewTask], encoder: keras.Model, augment: dict[str, Any], seed: int,
               projector: keras.Sequential, num_classes: int, **kwargs) -> TwoViewTask:
     """A two-view task with its augmenter, built (projector, probe, BYOL's target), ready to compile."""
-    task = cls(encoder, build_augmenter(encoder.input_shape[1:], augment, seed), projector, num_classes, **kwargs)
+    augmenter = build_augmenter(encoder.input_shape[1:], augment, seed)
+    view_shape = tuple(augmenter.output_shape[1:])
+    if view_shape != tuple(encoder.input_shape[1:]):
+        accept_image_size(encoder, view_shape, "pretext.augment.size")
+    task = cls(encoder, augmenter, projector, num_classes, **kwargs)
     task.build((None, *encoder.input_shape[1:]))
     return task
