@@ -115,6 +115,7 @@ class Run:
     notes: list[str] = field(default_factory=list)
     examples_per_image: int = 1  # pretext examples per image sslrun counts (rotation mode=all: 4)
     finished: str = ""  # local time the process ended
+    code: str = ""  # the commit it ran from (code_version)
 
 
 def compose(preset: str, overrides: list[str]):
@@ -219,30 +220,57 @@ def last_lines(log: Path, n: int = 3) -> str:
 
 
 MEASURED = "measured.json"  # per run folder: wall, peak RSS, status and when, for --resume
+# A finished row's measurement and result, small enough to commit: bench/records/<work dir name>/<protocol>-<pipeline>.json.
+# A full run takes longer than a sitting and /tmp does not outlive the machine, so --resume reads a row back from
+# here when its work folder is gone (same command, so the same --work path).
+RECORDS = ROOT / "bench" / "records"
+
+
+def record_file(run: Run, work: Path) -> Path:
+    return RECORDS / work.name / f"{run.protocol}-{run.pipeline}.json"
+
+
+def code_version() -> str:
+    """The commit the rows run from, "+dirty" if tracked files differ from it."""
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def resumed(run: Run, work: Path, result_file: Path) -> bool:
     """Load a run that an earlier `--work DIR --resume` invocation finished with the same command."""
     record = work / run.protocol / run.pipeline / MEASURED
-    if not record.is_file() or not result_file.is_file():
+    if record.is_file() and result_file.is_file():
+        saved = json.loads(record.read_text())
+        metrics = json.loads(result_file.read_text())
+        where = "reused (--resume)"
+    elif record_file(run, work).is_file():
+        saved = json.loads(record_file(run, work).read_text())
+        metrics = saved.get("metrics", {})
+        where = f"read back from {record_file(run, work).relative_to(ROOT)} (--resume)"
+    else:
         return False
-    saved = json.loads(record.read_text())
-    if saved.get("command") != run.command or saved.get("status") != "ok":
+    # the same command from another checkout (its own venv and paths) is the same row
+    command = [c.replace(saved.get("root", str(ROOT)), str(ROOT)) for c in saved.get("command", [])]
+    if command != run.command or saved.get("status") != "ok":
         return False
     run.wall, run.rss_kib, run.finished = saved["wall"], saved["rss_kib"], saved["finished"]
-    run.metrics = json.loads(result_file.read_text())
-    print(f"    {run.protocol} {run.pipeline}: finished {run.finished}, reused (--resume)", flush=True)
+    run.code = saved.get("code", "")
+    run.metrics = metrics
+    print(f"    {run.protocol} {run.pipeline}: finished {run.finished}, {where}", flush=True)
     return True
 
 
-def run_one(run: Run, work: Path, timeout: float | None, result_file: Path) -> None:
+def run_one(run: Run, work: Path, timeout: float | None, result_file: Path, keep_record: bool) -> None:
     folder = work / run.protocol / run.pipeline
     # A row that runs starts from nothing: an earlier attempt's run dir (interrupted, or of another command)
     # would be resumed or refused by sslrun, and its cache would be reused
     shutil.rmtree(folder, ignore_errors=True)
     env = {**os.environ, "SSLRUN_CACHE_DIR": str(folder / "cache"), "PYTHONUNBUFFERED": "1",
            "TF_CPP_MIN_LOG_LEVEL": "2"}
-    print(f"[{time.strftime('%H:%M:%S')}] {run.protocol} {run.pipeline}: "
+    run.code = code_version()
+    print(f"[{time.strftime('%H:%M:%S')}] {run.protocol} {run.pipeline} at {run.code}: "
           f"{shown(run.command)}", flush=True)
     code, run.wall, run.rss_kib = measured(run.command, folder / "log.txt", env, timeout)
     if code != 0:
@@ -252,8 +280,15 @@ def run_one(run: Run, work: Path, timeout: float | None, result_file: Path) -> N
     else:
         run.status = f"failed: no {result_file.name}"
     run.finished = time.strftime("%Y-%m-%d %H:%M")
-    (folder / MEASURED).write_text(json.dumps({"command": run.command, "status": run.status, "wall": run.wall,
-                                                "rss_kib": run.rss_kib, "finished": run.finished}))
+    saved = {"command": run.command, "status": run.status, "wall": run.wall, "rss_kib": run.rss_kib,
+             "finished": run.finished, "code": run.code, "root": str(ROOT)}
+    (folder / MEASURED).write_text(json.dumps(saved))
+    if run.status == "ok" and keep_record:
+        record = record_file(run, work)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        partial = record.with_name(record.name + ".partial")
+        partial.write_text(json.dumps({**saved, "metrics": run.metrics}, indent=1) + "\n")
+        partial.replace(record)
     print(f"    {run.status}, {run.wall:.0f} s, peak RSS {run.rss_kib / 2**20:.2f} GiB", flush=True)
 
 
@@ -486,9 +521,10 @@ def write_report(path: Path, results: list[Run], args: argparse.Namespace, start
         lines += ["", "Notes:", *[f"- {n}" for n in notes]]
     lines += ["", "## Commands", ""]
     for r in results:
-        when = f" (finished {r.finished})" if r.finished else ""
+        when = f" (finished {r.finished}{', at ' + r.code if r.code else ''})" if r.finished else ""
         lines.append(f"- {r.protocol} {r.pipeline}{when}: `{shown(r.command)}`")
-    lines += ["", f"Logs and run dirs: `{args.work}` (temporary).", ""]
+    lines += ["", f"Logs and run dirs: `{args.work}` (temporary); each finished row's measurement and result: "
+              f"`bench/records/{args.work.name}/` (committed, read back by --resume on another machine).", ""]
     path.write_text("\n".join(lines))
     print(f"wrote {path}")
 
@@ -510,11 +546,15 @@ def main() -> None:
     p.add_argument("--rows", type=comma_list, default=None,
                    help="comma-separated pipelines to run, e.g. faithful,plus (with --resume the others are read "
                         "back if an earlier invocation finished them, else listed as not run)")
+    p.add_argument("--report-only", action="store_true",
+                   help="with --resume: run nothing, write the report from the rows that finished")
     p.add_argument("--timeout", type=float, help="seconds per subprocess (default: none)")
     p.add_argument("--out", type=Path, help="report file (default bench/RESULTS[_QUICK].md)")
     args = p.parse_args()
     if args.resume and not args.work:
         p.error("--resume needs --work DIR: the folder of the bench run to continue")
+    if args.report_only and not args.resume:
+        p.error("--report-only needs --work DIR --resume: it reports the rows an earlier invocation finished")
     unknown = set(args.only or []) - set(PROTOCOLS)
     if unknown:
         p.error(f"unknown protocol(s) {', '.join(sorted(unknown))}; valid: {', '.join(PROTOCOLS)}")
@@ -523,6 +563,7 @@ def main() -> None:
         p.error(f"unknown row(s) {', '.join(sorted(unknown))}; valid: {', '.join(PIPELINES)}")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     suffix = "-quick" if args.quick else ""
+    keep_records = args.work is not None  # a named run can span machines: its rows go to bench/records too
     args.work = args.work or Path("/tmp/sslrun-bench") / f"bench-{stamp}{suffix}"
     out = args.out or ROOT / "bench" / ("RESULTS_QUICK.md" if args.quick else "RESULTS.md")
     started, t0 = dt.datetime.now().strftime("%Y-%m-%d %H:%M"), time.perf_counter()
@@ -536,10 +577,10 @@ def main() -> None:
         for run, result_file in plan(protocol, args, args.work):
             if run.status != "ok" or (args.resume and resumed(run, args.work, result_file)):
                 pass
-            elif args.rows and run.pipeline not in args.rows:
-                run.status = "not run (left out by --rows)"
+            elif args.report_only or (args.rows and run.pipeline not in args.rows):
+                run.status = "not run (left out by --rows)" if not args.report_only else "not run yet"
             else:
-                run_one(run, args.work, args.timeout, result_file)
+                run_one(run, args.work, args.timeout, result_file, keep_records)
             results.append(run)
     write_report(out, results, args, started, time.perf_counter() - t0,
                  (load_start, f"{os.getloadavg()[0]:.1f}"))
