@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sslrun.atomic import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 FAITHFUL = ROOT / "bench" / "faithful"
 EXPERIMENTS = ROOT / "conf" / "experiment"
@@ -240,15 +242,15 @@ def code_version() -> str:
 
 def resumed(run: Run, work: Path, result_file: Path) -> bool:
     """Load a run that an earlier `--work DIR --resume` invocation finished with the same command."""
-    record = work / run.protocol / run.pipeline / MEASURED
+    record, kept = work / run.protocol / run.pipeline / MEASURED, record_file(run, work)
     if record.is_file() and result_file.is_file():
         saved = json.loads(record.read_text())
         metrics = json.loads(result_file.read_text())
         where = "reused (--resume)"
-    elif record_file(run, work).is_file():
-        saved = json.loads(record_file(run, work).read_text())
+    elif kept.is_file():
+        saved = json.loads(kept.read_text())
         metrics = saved.get("metrics", {})
-        where = f"read back from {record_file(run, work).relative_to(ROOT)} (--resume)"
+        where = f"read back from {kept.relative_to(ROOT)} (--resume)"
     else:
         return False
     # the same command from another checkout (its own venv and paths) is the same row
@@ -286,9 +288,7 @@ def run_one(run: Run, work: Path, timeout: float | None, result_file: Path, keep
     if run.status == "ok" and keep_record:
         record = record_file(run, work)
         record.parent.mkdir(parents=True, exist_ok=True)
-        partial = record.with_name(record.name + ".partial")
-        partial.write_text(json.dumps({**saved, "metrics": run.metrics}, indent=1) + "\n")
-        partial.replace(record)
+        atomic_write_text(record, json.dumps({**saved, "metrics": run.metrics}, indent=1) + "\n")
     print(f"    {run.status}, {run.wall:.0f} s, peak RSS {run.rss_kib / 2**20:.2f} GiB", flush=True)
 
 
