@@ -576,9 +576,11 @@ def main() -> None:
             continue
         for run, result_file in plan(protocol, args, args.work):
             if run.status != "ok" or (args.resume and resumed(run, args.work, result_file)):
-                pass
-            elif args.report_only or (args.rows and run.pipeline not in args.rows):
-                run.status = "not run (left out by --rows)" if not args.report_only else "not run yet"
+                pass  # not built / not runnable, or read back from an earlier invocation
+            elif args.report_only:
+                run.status = "not run yet"
+            elif args.rows and run.pipeline not in args.rows:
+                run.status = "not run (left out by --rows)"
             else:
                 run_one(run, args.work, args.timeout, result_file, keep_records)
             results.append(run)
