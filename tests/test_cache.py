@@ -6,7 +6,8 @@ import subprocess
 
 from conftest import run_cli, sslrun_exe
 
-PRE = ["experiment=smoke", "trainer.progress=false", "trainer.epochs=1", "stage=pretext"]
+PRE = ["experiment=smoke", "trainer.progress=false", "trainer.epochs=1", "trainer.steps_per_epoch=4", "tensorboard=false",
+       "stage=pretext"]
 
 
 def _metrics(run):

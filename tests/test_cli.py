@@ -9,6 +9,8 @@ from conftest import run_cli
 from sslrun.data.idx import write_idx
 
 SMOKE = ["experiment=smoke", "trainer.progress=false"]
+# one epoch per phase, no TensorBoard: for runs whose subject is not what the network learns
+SHORT = ["trainer.epochs=1", "downstream.frozen_epochs=1", "downstream.unfrozen_epochs=1", "tensorboard=false"]
 TINY = ["encoder.width=0.25", "trainer.epochs=1", "trainer.progress=false", "downstream.val_per_class=5",
         "downstream.frozen_epochs=1", "downstream.unfrozen_epochs=1"]
 
@@ -37,12 +39,12 @@ def test_smoke_run_writes_every_artifact(tmp_path):
 
 
 def test_pretext_then_downstream_stage(tmp_path):
-    res = run_cli(SMOKE + ["stage=pretext", "hydra.run.dir=pre"], tmp_path)
+    res = run_cli(SMOKE + SHORT + ["stage=pretext", "hydra.run.dir=pre"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "pre/pretext/COMPLETE").is_file() and not (tmp_path / "pre/downstream").exists()
     # this config names another task: the report names the one that trained in pre/
     args = ["stage=downstream", "pretext.from=pre", "pretext=simclr", "downstream.evals=[finetune]", "hydra.run.dir=down"]
-    res = run_cli(SMOKE + args, tmp_path)
+    res = run_cli(SMOKE + SHORT + args, tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = json.loads((tmp_path / "down/metrics.json").read_text())
     assert metrics["pretext"]["reused_from"].endswith("pre/pretext") and "baseline_test_accuracy" not in metrics
@@ -98,7 +100,8 @@ def test_truncated_idx_names_the_file(tmp_path, idx_dir):
 def test_idx_folder_found_through_env_runs(tmp_path, idx_dir):
     (tmp_path / "data").mkdir()
     idx_dir.rename(tmp_path / "data" / "mnist")
-    res = run_cli(TINY + ["dataset=mnist", "downstream.labels_per_class=5", "hydra.run.dir=r"], tmp_path,
+    res = run_cli(TINY + ["dataset=mnist", "downstream.labels_per_class=5", "downstream.evals=[finetune]",
+                          "tensorboard=false", "hydra.run.dir=r"], tmp_path,
                   env={"SSLRUN_DATA_DIR": str(tmp_path / "data")})
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = json.loads((tmp_path / "r/metrics.json").read_text())
@@ -130,7 +133,8 @@ def test_failed_job_does_not_end_a_multirun(tmp_path):
 
 
 def test_smoke_run_in_mixed_bfloat16(tmp_path):
-    res = run_cli(SMOKE + ["trainer.precision=mixed_bfloat16", "trainer.epochs=1", "hydra.run.dir=run"], tmp_path)
+    res = run_cli(SMOKE + SHORT + ["trainer.precision=mixed_bfloat16", "downstream.evals=[finetune]", "hydra.run.dir=run"],
+                  tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
     assert np.isfinite(metrics["pretext"]["loss"]) and 0 <= metrics["ssl_test_accuracy"] <= 1

@@ -92,7 +92,7 @@ def test_dataset_through_config_splits_and_pipeline(name, tmp_path):
 
 TINY = ["encoder.width=0.25", "trainer.epochs=1", "trainer.batch_size=16", "trainer.progress=false",
         "downstream.labels_per_class=2", "downstream.val_per_class=1", "downstream.frozen_epochs=1",
-        "downstream.unfrozen_epochs=1"]
+        "downstream.unfrozen_epochs=1", "downstream.evals=[finetune]", "tensorboard=false"]
 
 
 @pytest.mark.parametrize("name", ["stl10", "image_folder"])

@@ -5,7 +5,9 @@ import json
 
 from conftest import run_cli
 
-STUDY = ["experiment=smoke", "trainer.progress=false", "trainer.epochs=1", "downstream.frozen_epochs=1",
+# frozen_epochs=0: one training phase per model (each phase is a new trace, seconds each); the frozen phase is
+# tested in test_cli and test_evals
+STUDY = ["experiment=smoke", "trainer.progress=false", "trainer.epochs=1", "downstream.frozen_epochs=0",
          "downstream.unfrozen_epochs=1", "downstream.linear_epochs=5", "downstream.label_budgets=[5,all]",
          "downstream.repeats=2", "downstream.evals=[finetune,linear,knn,scratch]", "hydra.run.dir=run"]
 

@@ -25,7 +25,7 @@ def _metrics(run: Path) -> dict:
 
 def test_joblib_2x2_runs_four_jobs_and_trains_pretext_once_per_seed(tmp_path):
     args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY, "trainer.epochs=1",
-            "downstream.frozen_epochs=1,2", "seed=0,1", "hydra.sweep.dir=sweep"]
+            "downstream.unfrozen_epochs=1", "downstream.frozen_epochs=1,2", "seed=0,1", "hydra.sweep.dir=sweep"]
     res = run_cli(args, tmp_path, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in res.stdout
