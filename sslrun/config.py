@@ -267,6 +267,7 @@ class FinetuneConfig(DownstreamConfig):
     scratch_lr: Optional[float] = None  # noqa: UP045
     augment: ViewConfig = field(default_factory=lambda: ViewConfig(preset="none"))
     tta: Tta = Tta.none
+    steps_per_execution: int = 1  # Keras' compile(steps_per_execution=): batches per graph call (same updates)
 
 
 # ---------------------------------------------------------------- trainer

@@ -71,6 +71,7 @@ def check_config(cfg: DictConfig) -> None:
     positive = {
         "trainer.epochs": cfg.trainer.epochs, "trainer.batch_size": cfg.trainer.batch_size,
         "downstream.batch_size": cfg.downstream.batch_size,
+        "downstream.steps_per_execution": cfg.downstream.steps_per_execution,
     }
     for key, value in positive.items():
         if value <= 0:

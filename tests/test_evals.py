@@ -10,8 +10,8 @@ from sslrun.downstream.knn import knn_predict
 from sslrun.encoders import build_encoder
 
 
-def _downstream(**overrides):
-    """conf/downstream/finetune.yaml as Hydra composes it, with test-sized epochs."""
+def _compose(overrides: list[str]):
+    """The whole config as Hydra composes it."""
     from hydra import compose, initialize_config_dir
 
     from sslrun.cli import conf_dir
@@ -21,9 +21,13 @@ def _downstream(**overrides):
     register_schemas()
     register_help(conf_dir())
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"downstream.{k}={v}" for k, v in {
-            "frozen_epochs": 2, "unfrozen_epochs": 2, "linear_epochs": 30, "knn_k": 5, **overrides}.items()])
-    return cfg.downstream
+        return compose(config_name="config", overrides=overrides)
+
+
+def _downstream(**overrides):
+    """conf/downstream/finetune.yaml as Hydra composes it, with test-sized epochs."""
+    return _compose([f"downstream.{k}={v}" for k, v in {
+        "frozen_epochs": 2, "unfrozen_epochs": 2, "linear_epochs": 30, "knn_k": 5, **overrides}.items()]).downstream
 
 
 D = _downstream()
@@ -110,3 +114,36 @@ def test_finetune_with_flip_tta_scores_test_and_validation():
     encoder = lambda: build_encoder("small_cnn", (28, 28, 1), 0.25)  # noqa: E731
     out = EVALS.get("finetune")(EvalInputs(encoder, encoder, splits, _downstream(tta="flip"), seed=0))
     assert 0 <= out["test_accuracy"] <= 1 and 0 <= out["val_accuracy"] <= 1 and np.isfinite(out["test_loss"])
+
+
+def test_steps_per_execution_gives_the_same_training():
+    """Several batches per graph call (seed 004's batch 1) make the same updates as one: same weights, same
+    history; 3 does not divide the 10 steps per epoch, so the last call of each epoch is a short one."""
+    import keras
+
+    from sslrun.downstream.finetune import train_classifier
+
+    raw = make_synthetic(400, 200, 0.1)
+    splits = make_splits(raw, 2, 2, seed=0, num_classes=10)  # 20 labels, batch 2: 10 steps per epoch
+    runs = {}
+    for spe in (1, 3):
+        d = _downstream(batch_size=2, steps_per_execution=spe)
+        keras.utils.set_random_seed(0)
+        encoder = build_encoder("small_cnn", (28, 28, 1), 0.25)
+        model, history = train_classifier(encoder, splits, d, seed=0, name="spe", pretrained=True)
+        assert model.steps_per_execution == spe
+        runs[spe] = ([w.copy() for w in model.get_weights()], history)
+    assert len(runs[1][1]) == 4 and [r["phase"] for r in runs[3][1]] == ["frozen"] * 2 + ["unfrozen"] * 2
+    for a, b in zip(runs[1][0], runs[3][0], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(runs[1][1], runs[3][1], strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["accuracy"] == b["accuracy"]
+
+
+def test_steps_per_execution_below_one_is_refused():
+    from sslrun.errors import SslrunError
+    from sslrun.pipeline import check_config
+
+    cfg = _compose(["experiment=smoke", "downstream.steps_per_execution=0"])
+    with pytest.raises(SslrunError, match="downstream.steps_per_execution=0: must be a positive number"):
+        check_config(cfg)

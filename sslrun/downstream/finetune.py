@@ -74,6 +74,7 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
         optimizer=make_optimizer(d.optimizer, learning_rate(lr, schedule, epochs * steps), d.momentum),
         loss=LOSS,
         metrics=["accuracy"],
+        steps_per_execution=d.steps_per_execution,
     )
     train = image_batches(splits.labeled_x, splits.labeled_y, batch_size=d.batch_size, shuffle=True, seed=seed,
                           weights=weights)
