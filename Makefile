@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_ARGS ?= pretext=rotation dataset=fashion_mnist
 
-.PHONY: install data run test smoke lint clean bench-data bench-precision bench bench-quick
+.PHONY: install data run test smoke lint clean bench-data bench-precision bench-steps bench bench-quick
 
 $(STAMP): pyproject.toml requirements-ci.txt
 	$(PY) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-data: install  ## input pipeline vs training throughput per data set -> be
 
 bench-precision: install  ## mixed_bfloat16 vs float32 pretext training images/s, alternating in one process -> bench/PRECISION_RESULTS.md
 	$(BIN)/python bench/precision.py
+
+bench-steps: install  ## downstream.steps_per_execution: ms per fine-tuning step at 1, 8, 32 -> bench/STEPS_RESULTS.md
+	$(BIN)/python bench/steps_per_execution.py
 
 bench: install  ## each seed document's own pipeline vs its presets, full scale (hours) -> bench/RESULTS.md
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
