@@ -233,11 +233,13 @@ def record_file(run: Run, work: Path) -> Path:
 
 
 def code_version() -> str:
-    """The commit the rows run from, "+dirty" if tracked files differ from it."""
+    """The commit the rows run from, "+dirty" if tracked files differ from it (bench/records/ aside: rerunning a
+    row rewrites its own record there, which changes no code)."""
     def git(*a: str) -> str:
         return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/records")
+    return head + ("+dirty" if changed else "")
 
 
 def resumed(run: Run, work: Path, result_file: Path) -> bool:
