@@ -242,6 +242,7 @@ class DownstreamConfig:
     propagate_k: int = 10
     propagate_alpha: float = 0.99
     propagate_classifier: PropagateClassifier = PropagateClassifier.vote
+    feature_flip: bool = False  # knn, linear, propagate: each image's frozen features averaged with its mirror's
     patience: int = 0  # early stopping on validation loss, in epochs; 0: off
     patience_monitor: str = "val_loss"
     draw: Draw = Draw.stratified

@@ -19,7 +19,7 @@ from sslrun.config import pretext_from
 from sslrun.data.base import RawData
 from sslrun.data.datasets import DATASETS
 from sslrun.data.splits import Budget, Splits, make_splits
-from sslrun.downstream.evals import BASELINE, EVALS, headline
+from sslrun.downstream.evals import BASELINE, EVALS, FEATURE_EVALS, headline, uses_frozen_features
 from sslrun.downstream.pretrained import load_pretrained_encoder, resolve_pretext_dir
 from sslrun.downstream.study import (
     StudyResult,
@@ -88,6 +88,10 @@ def check_config(cfg: DictConfig) -> None:
             raise SslrunError(f"downstream.evals: {name!r} is not an evaluation; valid: {', '.join(EVALS.names())}")
     if not cfg.downstream.evals and stage != "pretext":
         raise SslrunError("downstream.evals is empty; name at least one of " + ", ".join(EVALS.names()))
+    if cfg.downstream.feature_flip and not uses_frozen_features(cfg.downstream):
+        raise SslrunError(f"downstream.feature_flip=true changes only {', '.join(FEATURE_EVALS)} (and selftrain with "
+                          f"selftrain_teacher=propagate), but downstream.evals={list(cfg.downstream.evals)}; add one "
+                          "of them, or drop feature_flip (downstream.tta=flip mirrors finetune's predictions)")
     check_augment_presets(cfg)
     label_draw(cfg.downstream)  # one validation source, a known draw
 

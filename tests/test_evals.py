@@ -5,7 +5,7 @@ import pytest
 
 from sslrun.data.splits import make_splits
 from sslrun.data.synthetic import make_synthetic
-from sslrun.downstream.evals import EVALS, EvalInputs
+from sslrun.downstream.evals import EVALS, FEATURE_EVALS, EvalInputs
 from sslrun.downstream.knn import knn_predict
 from sslrun.encoders import build_encoder
 
@@ -116,6 +116,52 @@ def test_finetune_with_flip_tta_scores_test_and_validation():
     assert 0 <= out["test_accuracy"] <= 1 and 0 <= out["val_accuracy"] <= 1 and np.isfinite(out["test_loss"])
 
 
+def test_feature_flip_averages_each_images_features_with_its_mirrors():
+    import keras
+
+    from sslrun.downstream.features import features
+
+    # features = (mean of the left half, mean of the right half): a mirror swaps them
+    halves = keras.layers.Lambda(lambda x: keras.ops.stack(
+        [keras.ops.mean(x[:, :, :14], axis=(1, 2, 3)), keras.ops.mean(x[:, :, 14:], axis=(1, 2, 3))], axis=1))
+    encoder = keras.Sequential([keras.Input((28, 28, 1)), halves])
+    x = np.zeros((5, 28, 28, 1), np.uint8)
+    x[0, :, :7] = 255
+    x[1, :, 20:] = 128
+    x[2, 3:9, 8:18] = 200
+    plain = features(encoder, x, batch_size=2)  # batches of 2: the mirror is per image, whatever the batch
+    left, right = (x[..., :14, 0] / 255).mean(axis=(1, 2)), (x[..., 14:, 0] / 255).mean(axis=(1, 2))
+    np.testing.assert_allclose(plain, np.stack([left, right], 1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(features(encoder, x, batch_size=2, flip=True), np.repeat((plain.sum(1) / 2)[:, None], 2, 1),
+                               rtol=1e-5, atol=1e-6)
+    assert features(encoder, x[:0], flip=True).shape == (0, 2)
+
+
+@pytest.mark.parametrize("name", FEATURE_EVALS)
+def test_feature_flip_makes_the_frozen_feature_evals_blind_to_mirroring(name):
+    """With feature_flip an image and its mirror have the same features, so the same prediction; without it
+    the random encoder tells them apart somewhere (the test would pass vacuously otherwise)."""
+    from dataclasses import replace
+
+    assert name in EVALS.names()
+    raw = make_synthetic(400, 200, 0.1)
+    splits = make_splits(raw, 10, 2, seed=0, num_classes=10)
+    flipped = replace(splits, test_x=np.ascontiguousarray(splits.test_x[:, :, ::-1]))
+    encoder = lambda: build_encoder("small_cnn", (28, 28, 1), 0.25)  # noqa: E731
+    keras_seed = 3
+
+    def predictions(s, d):
+        import keras
+
+        keras.utils.set_random_seed(keras_seed)  # the same random encoder every call
+        return EVALS.get(name)(EvalInputs(encoder, encoder, s, d, seed=0))["predictions"]
+
+    plain = _downstream()
+    assert (predictions(splits, plain) != predictions(flipped, plain)).any()
+    flip = _downstream(feature_flip=True)
+    np.testing.assert_array_equal(predictions(splits, flip), predictions(flipped, flip))
+
+
 def test_steps_per_execution_gives_the_same_training():
     """Several batches per graph call (seed 004's batch 1) make the same updates as one: same weights, same
     history; 3 does not divide the 10 steps per epoch, so the last call of each epoch is a short one."""
@@ -147,3 +193,15 @@ def test_steps_per_execution_below_one_is_refused():
     cfg = _compose(["experiment=smoke", "downstream.steps_per_execution=0"])
     with pytest.raises(SslrunError, match="downstream.steps_per_execution=0: must be a positive number"):
         check_config(cfg)
+
+
+def test_feature_flip_without_a_frozen_feature_eval_is_refused():
+    from sslrun.errors import SslrunError
+    from sslrun.pipeline import check_config
+
+    with pytest.raises(SslrunError, match=r"downstream.feature_flip=true changes only linear, knn, propagate .*"
+                                          r"downstream.evals=\['finetune', 'scratch'\]; add one"):
+        check_config(_compose(["experiment=smoke", "downstream.evals=[finetune,scratch]", "downstream.feature_flip=true"]))
+    for ok in (["downstream.evals=[finetune,knn]"],
+               ["downstream.evals=[selftrain]", "downstream.selftrain_teacher=propagate"]):
+        check_config(_compose(["experiment=smoke", *ok, "downstream.feature_flip=true"]))

@@ -52,6 +52,11 @@ def image_batches(
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def mirrored(batches: tf.data.Dataset) -> tf.data.Dataset:
+    """The same image batches (n, height, width, channels), each image mirrored left to right."""
+    return batches.map(lambda b: tf.reverse(b, axis=[2]))
+
+
 def epoch_batches(
     x: np.ndarray | ImageStack, *, batch_size: int, seed: int, epochs: int, start_epoch: int = 0,
     steps_per_epoch: int | None = None,

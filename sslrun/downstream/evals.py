@@ -70,6 +70,13 @@ def _propagate(inp: EvalInputs) -> dict[str, Any]:
 
 
 BASELINE = "scratch"  # the one evaluation without the pretrained encoder
+FEATURE_EVALS = ("linear", "knn", "propagate")  # on frozen features: what downstream.feature_flip changes
+
+
+def uses_frozen_features(d: DictConfig) -> bool:
+    """Whether any evaluation of `d` reads frozen features (selftrain does through a propagate teacher)."""
+    return any(e in FEATURE_EVALS for e in d.evals) or (
+        "selftrain" in d.evals and d.get("selftrain_teacher") is not None and d.selftrain_teacher.value == "propagate")
 
 
 def headline(evals: list[str]) -> str | None:

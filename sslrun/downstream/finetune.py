@@ -9,10 +9,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
-from sslrun.data.pipeline import image_batches
+from sslrun.data.pipeline import image_batches, mirrored
 from sslrun.data.splits import Splits
 from sslrun.encoders.registry import NECK_PREFIX
 from sslrun.training.optim import learning_rate, make_optimizer
@@ -149,8 +148,8 @@ def predict_logits(model: keras.Model, x, tta: str = "none") -> np.ndarray:
         return logits
     if tta != "flip":
         raise ValueError(f"downstream.tta={tta!r}: use none or flip")
-    mirrored = model.predict(batches.map(lambda b: tf.reverse(b, axis=[2])), verbose=0).astype(np.float32)
-    probs = (keras.ops.softmax(logits) + keras.ops.softmax(mirrored)) / 2
+    flipped = model.predict(mirrored(batches), verbose=0).astype(np.float32)
+    probs = (keras.ops.softmax(logits) + keras.ops.softmax(flipped)) / 2
     return np.log(np.maximum(keras.ops.convert_to_numpy(probs), 1e-30))
 
 

@@ -131,11 +131,11 @@ def _fingerprint(x: Any) -> str:
     return hashlib.sha1(repr(x.shape).encode() + rows.tobytes()).hexdigest()
 
 
-def pool_graph(encoder: keras.Model, pool_x: Any, k: int, cache: dict) -> dict[str, np.ndarray]:
-    """The pool's unit features and kNN graph, computed once per (pool, k) in this study."""
-    key = ("propagate", _fingerprint(pool_x), k)
+def pool_graph(encoder: keras.Model, pool_x: Any, k: int, cache: dict, flip: bool = False) -> dict[str, np.ndarray]:
+    """The pool's unit features and kNN graph, computed once per (pool, k, flip) in this study."""
+    key = ("propagate", _fingerprint(pool_x), k, flip)
     if key not in cache:
-        raw = features(encoder, pool_x)
+        raw = features(encoder, pool_x, flip=flip)
         centre = raw.mean(axis=0)
         unit = unit_rows(raw, centre)
         idx, sim = nearest(unit, unit, k, exclude_self=True)
@@ -143,12 +143,12 @@ def pool_graph(encoder: keras.Model, pool_x: Any, k: int, cache: dict) -> dict[s
     return cache[key]
 
 
-def pool_neighbours(encoder: keras.Model, x: Any, pool: dict[str, np.ndarray], k: int,
-                    cache: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pool_neighbours(encoder: keras.Model, x: Any, pool: dict[str, np.ndarray], k: int, cache: dict,
+                    flip: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(unit features, k nearest pool rows, their similarities) of images x: the same for every label draw."""
-    key = ("neighbours", _fingerprint(x), k)
+    key = ("neighbours", _fingerprint(x), k, flip)
     if key not in cache:
-        query = unit_rows(features(encoder, x), pool["centre"])
+        query = unit_rows(features(encoder, x, flip=flip), pool["centre"])
         cache[key] = (query, *nearest(query, pool["unit"], k, exclude_self=False))
     return cache[key]
 
@@ -187,8 +187,8 @@ class Propagation:
 
 def propagation(encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict) -> Propagation:
     """Propagate the labeled images' labels over pool + labeled nodes (the pool's graph from the study cache)."""
-    pool = pool_graph(encoder, splits.pretext_x, d.propagate_k, cache)
-    lab = unit_rows(features(encoder, splits.labeled_x), pool["centre"])
+    pool = pool_graph(encoder, splits.pretext_x, d.propagate_k, cache, d.feature_flip)
+    lab = unit_rows(features(encoder, splits.labeled_x, flip=d.feature_flip), pool["centre"])
     n_pool = len(pool["unit"])
     lab_idx, lab_sim = nearest(lab, pool["unit"], pool["idx"].shape[1], exclude_self=False)
     idx = np.concatenate([pool["idx"], lab_idx])  # labeled nodes n_pool.. point into the pool; w + w.T links back
@@ -212,8 +212,8 @@ def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: d
 
     def classify(x: np.ndarray) -> np.ndarray:
         if d.propagate_classifier.value == "linear":  # needs no neighbours
-            return (unit_rows(features(encoder, x), p.pool["centre"]) @ W + b).argmax(axis=1)
-        query, near_idx, near_sim = pool_neighbours(encoder, x, p.pool, d.knn_k, cache)
+            return (unit_rows(features(encoder, x, flip=d.feature_flip), p.pool["centre"]) @ W + b).argmax(axis=1)
+        query, near_idx, near_sim = pool_neighbours(encoder, x, p.pool, d.knn_k, cache, d.feature_flip)
         return vote(query, near_idx, near_sim, p.lab, p.labels, d.knn_k, splits.num_classes)
 
     pred = classify(splits.test_x)
