@@ -188,6 +188,7 @@ class ViewConfig:
 @dataclass(init=False, repr=False, eq=False)
 class TwoViewConfig(PretextConfig):
     augment: ViewConfig = field(default_factory=ViewConfig)
+    online_probe: bool = True  # a linear probe on the labeled images' features every step (probe_accuracy)
     projection_hidden: int = MISSING
     projection_dim: int = MISSING
 

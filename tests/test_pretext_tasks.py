@@ -126,3 +126,28 @@ def test_view_size_with_a_flattening_encoder_is_refused(tmp_path):
 def test_downstream_view_size_is_refused_before_any_work(tmp_path):
     res = run_cli(["experiment=smoke", "downstream.augment.size=16", "hydra.run.dir=r"], tmp_path)
     assert res.returncode == 2 and "downstream.augment.size=16: the classifier trains" in res.stderr
+
+
+TWO_VIEW = [n for n in PRETEXTS.names() if n not in ("rotation", "colorization")]
+
+
+@pytest.mark.parametrize("name", TWO_VIEW)
+def test_online_probe_off_trains_on_unlabeled_batches_alone(name, tmp_path):
+    """pretext.online_probe=false: no probe, no labeled batches in the stream, no probe columns."""
+    from sslrun.training.pretext import build_task, task_data
+
+    cfg = _cfg(name, tmp_path, 1, ["pretext.online_probe=false", "trainer.steps_per_epoch=2"])
+    splits, _ = load_splits(cfg)
+    task = build_task(cfg.pretext, _encoder(splits), cfg.seed, splits.num_classes)
+    assert task.probe is None and not task.uses_labels
+    train, val = task_data(task, splits, cfg.trainer, cfg.seed, 0, 2)
+    assert train.element_spec.shape[1:] == splits.image_shape and val.element_spec.shape[1:] == splits.image_shape
+    info = run_pretext(cfg, splits, tmp_path / "pretext")
+    header = (tmp_path / "pretext/history.csv").read_text().splitlines()[0]
+    assert "loss" in header and "probe" not in header and "val_probe_accuracy" not in info and info["epochs"] == 1
+
+
+def _encoder(splits):
+    from sslrun.encoders import build_encoder
+
+    return build_encoder("small_cnn", splits.image_shape, 0.25)

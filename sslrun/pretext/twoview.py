@@ -66,8 +66,6 @@ def mlp(hidden: int, out: int, name: str, layers: int = 2) -> keras.Sequential:
 class TwoViewTask(keras.Model):
     """Shared two-view training; subclasses define `pair_loss(x1, x2, training)`."""
 
-    uses_labels = True  # run_pretext feeds (unlabeled batch, labeled batch) pairs for the online probe
-
     def __init__(self, encoder: keras.Model, augmenter: keras.Sequential, projector: keras.Sequential,
                  num_classes: int, probe_lr: float = 1e-3, **kwargs):
         super().__init__(**kwargs)
@@ -77,6 +75,11 @@ class TwoViewTask(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.probe_loss = keras.metrics.Mean(name="probe_loss")
         self.probe_accuracy = keras.metrics.SparseCategoricalAccuracy(name="probe_accuracy")
+
+    @property
+    def uses_labels(self) -> bool:
+        """Whether run_pretext feeds (unlabeled batch, labeled batch) pairs: for the online probe."""
+        return self.probe is not None
 
     @property
     def metrics(self):

@@ -41,14 +41,17 @@ WEIGHTS = "encoder.weights.h5"
 def task_params(pretext_cfg: DictConfig) -> dict[str, Any]:
     """The pretext node minus what is not a task parameter."""
     params = OmegaConf.to_container(pretext_cfg, resolve=True, enum_to_str=True)
-    for key in ("name", "from", "cache"):
+    for key in ("name", "from", "cache", "online_probe"):
         params.pop(key, None)
     return params
 
 
 def build_task(pretext_cfg: DictConfig, encoder: keras.Model, seed: int, num_classes: int) -> keras.Model:
-    """The registered task, given its config parameters plus the context it asks for by name."""
+    """The registered task, given its config parameters plus the context it asks for by name.
+    num_classes sizes a two-view task's online probe; online_probe=false: no probe (0 classes)."""
     builder = PRETEXTS.get(pretext_cfg.name)
+    if not pretext_cfg.get("online_probe", True):
+        num_classes = 0
     context = {"encoder": encoder, "seed": seed, "num_classes": num_classes}
     wanted = inspect.signature(builder).parameters
     return builder(**{k: v for k, v in context.items() if k in wanted}, **task_params(pretext_cfg))
