@@ -55,11 +55,12 @@ def knn_predict(train_f: np.ndarray, train_y: np.ndarray, query_f: np.ndarray, k
 
 def knn_eval(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, tb_dir=None) -> dict[str, Any]:
     start = time.perf_counter()
-    f_lab, f_test = (features(encoder, x, flip=d.feature_flip) for x in (splits.labeled_x, splits.test_x))
+    f_lab, f_test, f_val = (features(encoder, x, flip=d.feature_flip)
+                            for x in (splits.labeled_x, splits.test_x, splits.val_x))
     pred = knn_predict(f_lab, splits.labeled_y, f_test, d.knn_k, splits.num_classes)
     val = None
     if len(splits.val_x):
-        val_pred = knn_predict(f_lab, splits.labeled_y, features(encoder, splits.val_x, flip=d.feature_flip), d.knn_k, splits.num_classes)
+        val_pred = knn_predict(f_lab, splits.labeled_y, f_val, d.knn_k, splits.num_classes)
         val = float(np.mean(val_pred == splits.val_y))
     return {"test_accuracy": float(np.mean(pred == splits.test_y)), "test_loss": None, "predictions": pred,
             "val_accuracy": val,

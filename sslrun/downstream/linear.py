@@ -18,7 +18,8 @@ def linear_probe(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int,
                  tb_dir: Path | None = None) -> dict[str, Any]:
     """Features once, then Dense(num_classes) on them; early stopping on validation loss when there is one."""
     start = time.perf_counter()
-    f_lab, f_val, f_test = (features(encoder, x, flip=d.feature_flip) for x in (splits.labeled_x, splits.val_x, splits.test_x))
+    f_lab, f_val, f_test = (features(encoder, x, flip=d.feature_flip)
+                            for x in (splits.labeled_x, splits.val_x, splits.test_x))
     keras.utils.set_random_seed(seed)
     norm = keras.layers.Normalization()  # probes on raw features are at the mercy of their scale
     norm.adapt(f_lab)
