@@ -77,24 +77,27 @@ PROTOCOLS = {
 # docstring). "pretext_images": pretext training examples in total (rotation mode=all: each
 # rotated copy counts, as the faithful scripts count them), turned into trainer.epochs x
 # trainer.steps_per_epoch with the preset's own batch size; "downstream_epochs": a cap on each
-# of the preset's own phases (frozen, unfrozen, scratch); "repeats": a cap on its repeats.
+# of the preset's own phases (frozen, unfrozen, scratch); "repeats": a cap on its repeats;
+# "scratch": whether the faithful script trains a scratch baseline. A quick row runs only the
+# evaluations the table shows: the preset's first one, and scratch where the faithful row has it
+# (the full run keeps every evaluation of the preset).
 # Keyed by preset; a _plus preset without its own entry uses its base's.
 QUICK = {
     # faithful --quick: 9,000 rotated images x 1 epoch; 1 frozen epoch on the 10,000 labels
     "seed000_fashion_rotation": {"epochs": 1, "pretext_images": 9_000, "downstream_epochs": 1,
-                                 "repeats": 1},
+                                 "repeats": 1, "scratch": False},
     # faithful --quick: 10 epochs x 4,000 rotated images; <= 20 frozen epochs
     "seed001_mnist_rotation": {"epochs": 10, "pretext_images": 40_000, "downstream_epochs": 20,
-                               "repeats": 1},
+                               "repeats": 1, "scratch": False},
     # faithful --quick: colorizer 1 epoch x 1,000 images; scratch and fine-tune 5 epochs
     "seed003_cifar10_colorization": {"epochs": 1, "pretext_images": 1_000,
-                                     "downstream_epochs": 5, "repeats": 1},
+                                     "downstream_epochs": 5, "repeats": 1, "scratch": True},
     # faithful --quick: rotation 1 epoch x 48,000; 3 + 3 repeats, fine-tuning epochs unchanged
     "seed004_mnist_rotation_150": {"epochs": 1, "pretext_images": 48_000,
-                                   "downstream_epochs": None, "repeats": 3},
+                                   "downstream_epochs": None, "repeats": 3, "scratch": True},
     # only with --stl10; faithful --quick: 20 contrastive steps of 525; 1 epoch downstream
     "seed002_stl10_simclr": {"epochs": 1, "pretext_images": 10_500, "downstream_epochs": 1,
-                             "repeats": 1},
+                             "repeats": 1, "scratch": True},
 }
 DOWNSTREAM_PHASES = ("frozen_epochs", "unfrozen_epochs", "scratch_epochs")
 
@@ -151,6 +154,10 @@ def quick_overrides(preset: str, base: str) -> list[str]:
         value = cfg.downstream.get(key)
         if value is not None and value > cap:
             out.append(f"downstream.{key}={cap}")
+    evals = list(cfg.downstream.evals)
+    kept = evals[:1] + [e for e in evals[1:] if e == "scratch" and plan["scratch"]]
+    if kept != evals:
+        out.append(f"downstream.evals=[{','.join(kept)}]")
     return out
 
 
