@@ -33,8 +33,9 @@ def nearest(queries: np.ndarray, base: np.ndarray, k: int, *, exclude_self: bool
     base_t = tf.constant(np.asarray(base, np.float32))
     for lo in range(0, len(queries), chunk):
         s = tf.matmul(tf.constant(np.asarray(queries[lo:lo + chunk], np.float32)), base_t, transpose_b=True)
-        if exclude_self:  # unit rows: similarities lie in [-1, 1], so -4 puts a row below every other
-            s -= 4.0 * tf.one_hot(tf.range(lo, lo + s.shape[0]), len(base), dtype=s.dtype)
+        if exclude_self:
+            own = tf.one_hot(tf.range(lo, lo + s.shape[0]), len(base), on_value=True, off_value=False)
+            s = tf.where(own, tf.constant(-np.inf, s.dtype), s)
         top_sim, top_idx = tf.math.top_k(s, k, sorted=False)
         idx[lo:lo + chunk], sim[lo:lo + chunk] = top_idx.numpy(), top_sim.numpy()
     return idx, sim
