@@ -21,7 +21,7 @@ is built for one set of variables), so the downstream compile gets a new
 SGD(learning_rate=0.001, momentum=0.9): the frozen layers have no slots to carry over and the
 new Dense layer had none, so the update rule is the same. Seeded (--seed) for repeatability.
 
---quick: 10 pretext epochs instead of 50, at most 20 downstream epochs instead of 50.
+--quick: 5 pretext epochs instead of 50, at most 10 downstream epochs instead of 50.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main() -> None:
     from keras.layers import Conv2D, Dense, Flatten, MaxPooling2D
 
     keras.utils.set_random_seed(args.seed)
-    pretext_epochs, down_epochs = (10, 20) if args.quick else (50, 50)
+    pretext_epochs, down_epochs = (5, 10) if args.quick else (50, 50)
 
     (X_train, Y_train), (X_test, Y_test) = load_data(MNIST)
     X_train, Y_train = X_train[:1000], Y_train[:1000]

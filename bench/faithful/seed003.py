@@ -43,9 +43,10 @@ Deviations, each forced here:
     Keras uses the biased one for both (a factor n/(n-1) on the running variance).
   - Seeded (--seed) for repeatability.
 
---quick: colorizer 1 epoch on the first 1,000 of the 40,000 train images (not 8 x 40,000);
-scratch and fine-tune 5 epochs instead of 25 (same 100 labels, batch 64, Adam 1e-4); test on
-all 10,000 held-out images.
+--quick: colorizer 1 epoch on the first 1,000 train images (not 8 x 40,000); scratch and
+fine-tune 5 epochs instead of 25 (100 labels, batch 64, Adam 1e-4); a test split of 2,000
+held-out images (--test-fraction 0.04, 200 per class; bench/run.py --quick gives the presets
+the same dataset.test_fraction), so 48,000 train images and their first 10 per class as labels.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from common import Clock, finish, parser
 
 DEFAULT_FOLDER = Path("/tmp/sslrun-bench/cifar10-jpg")
 DEFAULT_EPOCHS = 8
+QUICK_TEST_FRACTION = 0.04  # --quick: 2,000 held-out test images (bench/run.py QUICK_TEST_FRACTION)
 BN = {"momentum": 0.9, "epsilon": 1e-5}  # PyTorch BatchNorm2d(momentum=0.1, eps=1e-5)
 
 
@@ -194,12 +196,14 @@ def gray_color_dataset(images: np.ndarray, batch_size: int, seed: int):
     return GrayColor()
 
 
-def load_cifar_folder(folder: Path, cache_dir: Path):
-    """sslrun's image_folder loader: the same held-out test images as dataset=image_folder."""
+def load_cifar_folder(folder: Path, cache_dir: Path, test_fraction: float):
+    """sslrun's image_folder loader: the same held-out test images as dataset=image_folder
+    with the same dataset.test_fraction."""
     from sslrun.data.datasets import DATASETS
 
     return DATASETS.build("image_folder", path=str(folder), image_size=32, channels=3,
-                          on_bad_image="skip", test_fraction=0.2, cache_dir=str(cache_dir))
+                          on_bad_image="skip", test_fraction=test_fraction,
+                          cache_dir=str(cache_dir))
 
 
 def first_per_class(y: np.ndarray, per_class: int = 10) -> np.ndarray:
@@ -225,6 +229,9 @@ def main() -> None:
                         "/work/shared/data/cifar10-train-jpg.tar.gz there if missing")
     p.add_argument("--pretext-epochs", type=int, default=None,
                    help=f"colorizer epochs (default {DEFAULT_EPOCHS}; the post: Lightning's 1000)")
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help="share of each class held out as the test split (default 0.2, sslrun's "
+                        "dataset=image_folder default; --quick: 0.04)")
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/bench-faithful/cache"),
                    help="sslrun's decoded-image cache for the loader")
     args = p.parse_args()
@@ -234,7 +241,8 @@ def main() -> None:
     keras.utils.set_random_seed(args.seed)
     epochs = args.pretext_epochs or (1 if args.quick else DEFAULT_EPOCHS)
     down_epochs = 5 if args.quick else 25
-    raw = load_cifar_folder(args.data, args.cache_dir)
+    test_fraction = args.test_fraction or (QUICK_TEST_FRACTION if args.quick else 0.2)
+    raw = load_cifar_folder(args.data, args.cache_dir, test_fraction)
     x_train, y_train, x_test, y_test = raw.x_train, raw.y_train, raw.x_test, raw.y_test
     pretext_x = x_train[:1000] if args.quick else x_train
     print(f"{raw.source}; colorizer on {len(pretext_x)} images x {epochs} epochs", flush=True)
@@ -270,7 +278,8 @@ def main() -> None:
               f"batch 128) {epochs} epochs on {len(pretext_x)} images (the post: Lightning's "
               "default 1000 on 50,000); fine-tune with a new 3-ch conv1, all layers, Adam 1e-4, "
               f"batch 64, {down_epochs} epochs on the first 10 per class; scratch likewise; "
-              "accuracy on sslrun's 10,000 held-out images (shared loader)",
+              f"accuracy on sslrun's {len(y_test):,} held-out images (shared loader, "
+              f"test_fraction {test_fraction})",
     ), args.out)
 
 

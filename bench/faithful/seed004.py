@@ -27,7 +27,7 @@ part of the 150-label claim and is skipped unless --with-full-benchmark; R's RNG
 OpenImageR::rotateImage is replaced by np.rot90 per image (clockwise, k quarter turns: a
 labelling convention); keras.datasets' download by the same arrays from local IDX files.
 
---quick: 1 pretext epoch instead of 10, 3 repeats instead of 20 for each of scratch and
+--quick: 1 pretext epoch instead of 10, 2 repeats instead of 20 for each of scratch and
 self-supervised; the 150-label draws, batch 1 and 10 + 10 fine-tuning epochs unchanged.
 """
 
@@ -87,7 +87,7 @@ def main() -> None:
 
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    M = 3 if args.quick else 20
+    M = 2 if args.quick else 20
     rot_epochs = 1 if args.quick else 10
 
     (x_train, y_train), (x_test, y_test) = load_data(MNIST)
