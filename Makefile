@@ -41,7 +41,7 @@ lint: install
 clean:
 	rm -rf $(VENV) build *.egg-info
 
-bench-data: install  ## input pipeline vs training throughput per data set -> bench/DATA_RESULTS.md
+bench-data: data  ## input pipeline vs training throughput per data set -> bench/DATA_RESULTS.md
 	$(BIN)/python bench/data_pipeline.py
 
 bench-precision: install  ## mixed_bfloat16 vs float32 pretext training images/s, alternating in one process -> bench/PRECISION_RESULTS.md
@@ -50,8 +50,8 @@ bench-precision: install  ## mixed_bfloat16 vs float32 pretext training images/s
 bench-steps: install  ## downstream.steps_per_execution: ms per fine-tuning step at 1, 8, 32 -> bench/STEPS_RESULTS.md
 	$(BIN)/python bench/steps_per_execution.py
 
-bench: install  ## each seed document's own pipeline vs its presets, full scale (hours) -> bench/RESULTS.md
+bench: data  ## each seed document's own pipeline vs its presets, full scale (hours) -> bench/RESULTS.md
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-bench-quick: install  ## the same at reduced scale (17 min on an idle machine on 2026-12-03; the issue asks under 15) -> bench/RESULTS_QUICK.md
+bench-quick: data  ## the same at reduced scale -> bench/RESULTS_QUICK.md
 	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
