@@ -23,6 +23,14 @@ def test_single_value_has_no_interval_and_constant_values_a_point_interval():
     assert mean_ci([0.5, 0.5])["ci_low"] == 0.5
 
 
+def test_interval_is_cut_to_the_range_of_accuracies_and_of_differences():
+    out = mean_ci([0.9369, 0.9559])  # t with 1 degree of freedom: 0.9464 +- 0.1207
+    assert out["ci_high"] == 1.0 and out["ci_low"] == pytest.approx(0.9464 - 0.1207, abs=1e-4)
+    assert mean_ci([0.02, 0.08])["ci_low"] == 0.0
+    diff = paired_vs_baseline({0: 0.95, 1: 0.5}, {0: 0.05, 1: 0.45})  # differences 0.9 and 0.05
+    assert diff["diff_ci_high"] == 1.0 and diff["diff_ci_low"] == -1.0
+
+
 def test_paired_difference_and_wilcoxon_p():
     out = paired_vs_baseline(dict(enumerate(A)), dict(enumerate(B)))
     diff = np.subtract(A, B)
