@@ -53,5 +53,5 @@ bench-steps: install  ## downstream.steps_per_execution: ms per fine-tuning step
 bench: data  ## each seed document's own pipeline vs its presets, full scale (hours) -> bench/RESULTS.md
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-bench-quick: data  ## the same at reduced scale -> bench/RESULTS_QUICK.md
+bench-quick: data  ## the same at reduced scale (12.8 min on 2026-12-06) -> bench/RESULTS_QUICK.md
 	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
