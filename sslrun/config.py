@@ -105,6 +105,13 @@ class Draw(Enum):
     random = "random"  # uniformly over the train split, not stratified (seed 004)
 
 
+class HeadInit(Enum):
+    """The kernel initializer of a task's or classifier's new head layers."""
+
+    glorot_uniform = "glorot_uniform"  # Keras' default for Dense and Conv2D
+    random_normal = "random_normal"  # N(0, 0.05): seed 001's kernel_initializer="random_normal"
+
+
 class Freeze(Enum):
     encoder = "encoder"  # the whole encoder is frozen in phase 1
     backbone = "backbone"  # only layers before the encoder's dense "neck" (seeds 000, 004)
@@ -156,6 +163,7 @@ class RotationConfig(PretextConfig):
     mode: RotationMode = RotationMode.all
     head_hidden: int = 0  # 0: linear head on the encoder features
     head_conv: int = 0  # filters of a 3x3 stride-2 conv before the head (seed 001: 16); 0: none
+    head_init: HeadInit = HeadInit.glorot_uniform  # kernels of the head's conv and dense layers
 
 
 class ColourTarget(Enum):
@@ -259,6 +267,7 @@ class FinetuneConfig(DownstreamConfig):
     unfrozen_lr: float = MISSING
     freeze: Freeze = Freeze.encoder
     head_dropout: float = 0.0
+    head_init: HeadInit = HeadInit.glorot_uniform  # the new classifier's kernel
     selftrain_teacher: SelftrainTeacher = SelftrainTeacher.finetune
     selftrain_threshold: float = 0.0  # selftrain: the teacher's least confidence for a pseudo-label
     selftrain_epochs: int | None = None  # selftrain: the student's unfrozen epochs (None: unfrozen_epochs)

@@ -52,6 +52,8 @@ def test_every_option_has_a_description():
         ("trainr.epochs=3", ConfigCompositionException),
         ("pretext.mdoe=all", ConfigCompositionException),
         ("pretext.mode=sideways", ValidationError),
+        ("pretext.head_init=he_normal", ValidationError),
+        ("downstream.head_init=zeros", ValidationError),
         ("stage=everything", ValidationError),
         ("dataset=fashoin_mnist", ConfigCompositionException),
     ],

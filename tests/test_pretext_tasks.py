@@ -105,6 +105,30 @@ def test_rotation_conv_head_folds_flat_features_back_into_the_map():
         build_rotation(build_encoder("small_cnn", (28, 28, 1), 0.25), head_conv=16)
 
 
+@pytest.mark.parametrize("init, std", [("random_normal", 0.05), ("glorot_uniform", None)])
+def test_head_init_sets_the_rotation_heads_and_the_classifiers_kernels(init, std):
+    """seed 001's document draws its heads from N(0, 0.05); Keras' default is Glorot uniform."""
+    from sslrun.downstream.finetune import classifier
+    from sslrun.encoders import build_encoder
+    from sslrun.pretext.rotation import build_rotation
+
+    enc = build_encoder("seed001_cnn", (28, 28, 1))
+    task = build_rotation(enc, mode="all", head_conv=16, head_init=init)
+    task(np.zeros((1, 28, 28, 1), "float32"))
+    model = classifier(enc, 10, 0.0, head_init=init)
+    kernels = [layer.kernel for layer in task.head.layers if hasattr(layer, "kernel")]
+    kernels.append(model.get_layer("classifier").kernel)
+    assert len(kernels) == 3  # conv, Dense(4), Dense(10)
+    for kernel in kernels:
+        values = np.asarray(kernel).ravel()
+        fan_in, fan_out = np.prod(kernel.shape[:-1]), kernel.shape[-1] * np.prod(kernel.shape[:-2])
+        if std is not None:
+            assert values.std() == pytest.approx(std, rel=0.25)
+        else:  # U(-l, l), l = sqrt(6 / (fan_in + fan_out)): nothing beyond l
+            limit = np.sqrt(6 / (fan_in + fan_out))
+            assert np.abs(values).max() <= limit and values.std() == pytest.approx(limit / np.sqrt(3), rel=0.25)
+
+
 def test_smaller_views_train_an_encoder_for_the_full_images(tmp_path):
     cfg = _cfg("simclr", tmp_path, 1, ["pretext.augment.size=12", "dataset.image_size=16"])
     splits, _ = load_splits(cfg)

@@ -21,7 +21,7 @@ log = logging.getLogger("sslrun")
 
 
 def classifier(encoder: keras.Model, num_classes: int, dropout: float,
-               augmenter: keras.Layer | None = None) -> keras.Model:
+               augmenter: keras.Layer | None = None, head_init: str = "glorot_uniform") -> keras.Model:
     """encoder -> [dropout] -> Dense(num_classes) logits; the augmenter (if any) acts in training only."""
     inputs = keras.Input(shape=encoder.input_shape[1:])
     x = augmenter(inputs) if augmenter is not None else inputs
@@ -29,7 +29,7 @@ def classifier(encoder: keras.Model, num_classes: int, dropout: float,
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
     # logits in float32 under mixed precision
-    outputs = keras.layers.Dense(num_classes, name="classifier", dtype="float32")(x)
+    outputs = keras.layers.Dense(num_classes, name="classifier", dtype="float32", kernel_initializer=head_init)(x)
     return keras.Model(inputs, outputs, name=f"{encoder.name}_classifier")
 
 
@@ -103,7 +103,7 @@ def train_classifier(encoder: keras.Model, splits: Splits, d: DictConfig, seed: 
     labeled image, its weight in the loss."""
     keras.utils.set_random_seed(seed)  # the same head init and batch order for finetune and scratch
     augmenter = label_augmenter(d, splits.image_shape, seed)
-    model = classifier(encoder, splits.num_classes, d.head_dropout, augmenter)
+    model = classifier(encoder, splits.num_classes, d.head_dropout, augmenter, getattr(d.head_init, "value", d.head_init))
     rows = []
     phases = [("frozen" if pretrained else "phase1", d.frozen_epochs, d.frozen_lr),
               ("unfrozen" if pretrained else "phase2",

@@ -34,7 +34,7 @@ def rotate_by(x: tf.Tensor, k: tf.Tensor) -> tf.Tensor:
     return tf.gather_nd(rotations(x), index)
 
 
-def conv_head(encoder: keras.Model, filters: int) -> list[keras.layers.Layer]:
+def conv_head(encoder: keras.Model, filters: int, init: str = "glorot_uniform") -> list[keras.layers.Layer]:
     """A 3x3 stride-2 conv on the encoder's last feature map (seed 001's pretext head), for encoders
     that end by flattening one: the head folds the flat features back into that map."""
     last = encoder.layers[-1]
@@ -45,18 +45,19 @@ def conv_head(encoder: keras.Model, filters: int) -> list[keras.layers.Layer]:
             "set pretext.head_conv=0"
         )
     return [keras.layers.Reshape(tuple(last.input.shape[1:])),
-            keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu"),
+            keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu", kernel_initializer=init),
             keras.layers.Flatten()]
 
 
 class RotationTask(keras.Model):
     def __init__(self, encoder: keras.Model, mode: str = "random", head_hidden: int = 0, head_conv: int = 0,
-                 seed: int = 0, **kwargs):
+                 head_init: str = "glorot_uniform", seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
-        head = conv_head(encoder, head_conv) if head_conv else []
-        head += [keras.layers.Dense(head_hidden, activation="relu")] if head_hidden else []
-        self.head = keras.Sequential([*head, keras.layers.Dense(4, dtype="float32")], name="rotation_head")
+        head = conv_head(encoder, head_conv, head_init) if head_conv else []
+        head += [keras.layers.Dense(head_hidden, activation="relu", kernel_initializer=head_init)] if head_hidden else []
+        self.head = keras.Sequential([*head, keras.layers.Dense(4, dtype="float32", kernel_initializer=head_init)],
+                                     name="rotation_head")
         self.mode = mode
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -106,10 +107,11 @@ class RotationTask(keras.Model):
 
 @PRETEXTS.register("rotation")
 def build_rotation(encoder: keras.Model, mode: str = "random", head_hidden: int = 0, head_conv: int = 0,
-                   seed: int = 0) -> RotationTask:
+                   head_init: str = "glorot_uniform", seed: int = 0) -> RotationTask:
     if mode not in ("all", "random"):
         raise ValueError(f"pretext.mode={mode!r}: use 'all' or 'random'")
     shape = encoder.input_shape
     if shape[1] != shape[2]:
         raise ValueError(f"rotation pretext needs square images, got {shape[1]}x{shape[2]}")
-    return RotationTask(encoder, mode=mode, head_hidden=head_hidden, head_conv=head_conv, seed=seed, name="rotation")
+    return RotationTask(encoder, mode=mode, head_hidden=head_hidden, head_conv=head_conv, head_init=head_init,
+                        seed=seed, name="rotation")
