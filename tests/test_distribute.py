@@ -80,8 +80,14 @@ def test_bad_logical_cpu_count_is_refused(monkeypatch):
         configure_logical_cpus()
 
 
-def _two_replica_steps(tasks: list[str]) -> dict[str, dict]:
-    env = {**os.environ, LOGICAL_CPUS_ENV: "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+# The kernels TensorFlow picks on this machine, and the ones that give the AVX2-only AMD EPYC's numbers
+# on any x86 machine: TensorFlow's oneDNN ops off (its default there) and oneDNN's matmul kernels
+# capped at SSE4.1 (the old small_cnn check failed with the same step, 0.42% off, under both).
+KERNELS = {"default": {}, "eigen_sse41": {"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": "SSE41"}}
+
+
+def _two_replica_steps(tasks: list[str], kernels: str = "default") -> dict[str, dict]:
+    env = {**os.environ, LOGICAL_CPUS_ENV: "2", "TF_CPP_MIN_LOG_LEVEL": "2", **KERNELS[kernels]}
     res = subprocess.run([sys.executable, str(WORKER), *tasks], env=env, capture_output=True, text=True,
                          timeout=600, cwd=WORKER.parent)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -92,14 +98,16 @@ def _two_replica_steps(tasks: list[str]) -> dict[str, dict]:
 def _assert_same_step(row: dict) -> None:
     assert row["replicas"] == 2 and row["sync_batchnorm_layers"] >= 5
     assert row["loss_mirrored"] == pytest.approx(row["loss_one_device"], rel=1e-5)
-    # The whole SGD step (weights and BatchNorm statistics): a gradient off by the replica count, a
-    # loss on half the batch, or per-replica BatchNorm statistics each move it by >1% here.
+    # The whole SGD step (weights and BatchNorm statistics), on an encoder that is smooth everywhere
+    # (distribute_worker.py says why): it agrees to <=5e-6 on every kernel set measured. Per-replica
+    # BatchNorm statistics move it by 1.9% (rotation) and 62% (simclr), a loss not divided by the
+    # replica count by 26% and 94%.
     assert row["step_diff_norm"] <= 1e-4 * row["step_norm"], row
 
 
-@pytest.fixture(scope="module")
-def fast_steps() -> dict[str, dict]:
-    return _two_replica_steps(FAST)
+@pytest.fixture(scope="module", params=sorted(KERNELS))
+def fast_steps(request) -> dict[str, dict]:
+    return _two_replica_steps(FAST, request.param)
 
 
 @pytest.mark.parametrize("task", FAST)
