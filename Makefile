@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_ARGS ?= pretext=rotation dataset=fashion_mnist
 
-.PHONY: install data run test smoke lint clean bench-data bench-precision bench-steps bench bench-quick
+.PHONY: install data run test smoke lint clean bench-data bench-precision bench-cpu bench-steps bench bench-quick
 
 $(STAMP): pyproject.toml requirements-ci.txt
 	$(PY) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-data: data  ## input pipeline vs training throughput per data set -> bench
 
 bench-precision: install  ## mixed_bfloat16 vs float32 pretext training images/s, alternating in one process -> bench/PRECISION_RESULTS.md
 	$(BIN)/python bench/precision.py
+
+bench-cpu: install  ## pretext images/s with TensorFlow's oneDNN kernels off and on, float32 and mixed_bfloat16 -> bench/CPU_RESULTS.md
+	$(BIN)/python bench/cpu.py
 
 bench-steps: install  ## downstream.steps_per_execution: ms per fine-tuning step at 1, 8, 32 -> bench/STEPS_RESULTS.md
 	$(BIN)/python bench/steps_per_execution.py

@@ -14,6 +14,7 @@ and the bf16/fp32 ratio per round go to bench/PRECISION_RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -179,14 +180,21 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="steps per warm-up run (two runs)")
     parser.add_argument("--quick", action="store_true", help="small_cnn only, 2 rounds of ~2 s")
     parser.add_argument("--out", default=str(ROOT / "bench" / "PRECISION_RESULTS.md"))
+    parser.add_argument("--json", help="write the rows as JSON here instead of the Markdown (bench/cpu.py)")
+    parser.add_argument("--only", help="task:encoder,... (default: all four)")
     args = parser.parse_args()
     args.settings = SETTINGS
     if args.quick:
         args.settings, args.rounds, args.seconds = SETTINGS[:2], 2, 2.0
+    if args.only:
+        args.settings = [tuple(item.split(":")) for item in args.only.split(",")]
     args.command = "make bench-precision" if len(sys.argv) == 1 else "python bench/precision.py " + " ".join(
         sys.argv[1:])
     load_start, start = os.getloadavg()[0], time.perf_counter()
     rows, software = measure(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "software": software}))
+        return
     write(rows, software, args, time.perf_counter() - start, (load_start, os.getloadavg()[0]))
 
 

@@ -152,6 +152,8 @@ def quick_overrides(preset: str, base: str) -> list[str]:
     steps = math.ceil(plan["pretext_images"] / plan["epochs"] / per_step)
     out = [f"trainer.epochs={plan['epochs']}", f"trainer.steps_per_epoch={steps}",
            f"downstream.repeats={min(cfg.downstream.repeats, plan['repeats'])}"]
+    if cfg.trainer.budget_minutes is not None:  # quick rows train the images QUICK gives, not a time
+        out.append("trainer.budget_minutes=null")
     if cfg.trainer.warmup_epochs >= plan["epochs"]:  # a cosine warm-up must end inside the shortened run
         out.append(f"trainer.warmup_epochs={plan['epochs'] - 1}")
     cap = plan["downstream_epochs"]

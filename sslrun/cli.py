@@ -12,13 +12,16 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException, MissingConfigException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from sslrun.config import register_schemas
 from sslrun.errors import Interrupted, SslrunError, output_error
 from sslrun.help import register_help
+from sslrun.tfboot import configure_onednn
 
 log = logging.getLogger("sslrun")
 
@@ -35,6 +38,9 @@ def conf_dir() -> Path:
 def _task(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
+        from sslrun.tfboot import import_tensorflow
+
+        import_tensorflow()  # first, with its start-up notices held back
         from sslrun.pipeline import run  # imported late: TensorFlow is slow to import
 
         return run(cfg, run_dir)
@@ -76,11 +82,68 @@ class OutputDirCheck(Callback):
             sys.exit(user_error.exit_code)
 
 
+# Hydra's launchers and sweepers that come with `pip install 'sslrun[sweep]'`, by the option that needs them
+# (conf/hydra/launcher/local.yaml and slurm.yaml are sslrun's own, on submitit's plugin).
+PLUGINS = {
+    "hydra/launcher": {"joblib": "hydra_joblib_launcher", "submitit_local": "hydra_submitit_launcher",
+                       "submitit_slurm": "hydra_submitit_launcher", "local": "hydra_submitit_launcher",
+                       "slurm": "hydra_submitit_launcher"},
+    "hydra/sweeper": {"optuna": "hydra_optuna_sweeper"},
+}
+
+
+def _plugin_installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(f"hydra_plugins.{module}") is not None
+
+
+def check_plugins(overrides: list[str], installed=_plugin_installed) -> None:
+    """A launcher or sweeper named on the command line whose Hydra plugin is not installed: say how to get it."""
+    for override in overrides:
+        group, _, name = override.lstrip("~+").partition("=")
+        module = PLUGINS.get(group.lstrip("/"), {}).get(name)
+        if module and not installed(module):
+            raise SslrunError(f"{override} needs Hydra's {module.replace('_', '-')} plugin, which is not installed: "
+                              "pip install 'sslrun[sweep]' (joblib, submitit and Optuna plugins)")
+
+
+def one_line(err: Exception) -> str:
+    """Hydra's and OmegaConf's multi-line composition errors as one line (their indented detail lines dropped)."""
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file:
+        group, _, name = err.missing_cfg_file.rpartition("/")
+        module = PLUGINS.get(group, {}).get(name)
+        if module and not _plugin_installed(module):
+            return f"{group}={name} needs Hydra's {module.replace('_', '-')} plugin: pip install 'sslrun[sweep]'"
+        options = ", ".join(err.options or [])
+        return f"{group}={name}: no such option; available: {options}" if options else str(err).splitlines()[0]
+    said = []
+    for part in (err, err.__cause__):
+        lines = [line.strip() for line in str(part or "").splitlines() if line.strip() and line[0] not in " \t"]
+        text = " ".join(line for line in lines if not line.startswith(("Set the environment", "Config search path")))
+        if text and text not in said:
+            said.append(text)
+    return ": ".join(said) or type(err).__name__
+
+
 def main() -> None:
     path = conf_dir()
     register_schemas()
     register_help(path)
-    hydra.main(version_base="1.3", config_path=str(path), config_name="config")(_task)()
+    configure_onednn()  # before TensorFlow loads, here and in every launcher job (they inherit the environment)
+    tracebacks = os.environ.get("HYDRA_FULL_ERROR") == "1"  # the user asked for Hydra's full stack traces
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; composition errors are said below
+    try:
+        check_plugins(sys.argv[1:])
+        hydra.main(version_base="1.3", config_path=str(path), config_name="config")(_task)()
+    except SslrunError as err:  # a failed job of a sweep (the others have run), or check_plugins
+        print(f"sslrun: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except (HydraException, OmegaConfBaseException) as err:
+        if tracebacks:
+            raise
+        print(f"sslrun: error: {one_line(err)}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

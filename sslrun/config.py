@@ -50,6 +50,7 @@ class RotationMode(Enum):
 
 
 class Precision(Enum):
+    auto = "auto"  # mixed_bfloat16 where the hardware computes it natively, else float32 (sslrun/precision.py)
     float32 = "float32"
     mixed_float16 = "mixed_float16"  # GPUs with fp16 tensor cores; loss scaling in every train step
     mixed_bfloat16 = "mixed_bfloat16"  # TPUs, recent GPUs, CPUs with AVX512_BF16
@@ -112,6 +113,25 @@ class HeadInit(Enum):
     random_normal = "random_normal"  # N(0, 0.05): seed 001's kernel_initializer="random_normal"
 
 
+class Optimizer(Enum):
+    """Keras optimizers by name (sslrun/training/optim.py)."""
+
+    adam = "adam"
+    adamw = "adamw"
+    sgd = "sgd"  # with `momentum`
+    rmsprop = "rmsprop"
+    lamb = "lamb"
+
+
+class Monitor(Enum):
+    """What early stopping watches (`downstream.patience`)."""
+
+    val_loss = "val_loss"  # validation images; the best epoch's weights are kept
+    val_accuracy = "val_accuracy"
+    loss = "loss"  # the labeled batches only stop training (seed 001's `accuracy`)
+    accuracy = "accuracy"
+
+
 class Freeze(Enum):
     encoder = "encoder"  # the whole encoder is frozen in phase 1
     backbone = "backbone"  # only layers before the encoder's dense "neck" (seeds 000, 004)
@@ -128,8 +148,8 @@ class DatasetConfig:
     num_classes: int | None = MISSING  # null: from the data (image folders)
     download: bool = True
     pool: Pool = Pool.auto
-    train_limit: Optional[int] = None  # noqa: UP045  only the first N train images exist for this run (seed 001)
-    test_limit: Optional[int] = None  # noqa: UP045  only the first N test images (seed 001: 300)
+    train_limit: Optional[int] = None  # noqa: UP045  at most the first N train images (seed 001: 1000)
+    test_limit: Optional[int] = None  # noqa: UP045  at most the first N test images (seed 001: 300)
 
 
 @dataclass
@@ -235,7 +255,7 @@ class EncoderConfig:
 # ---------------------------------------------------------------- downstream
 @dataclass
 class DownstreamConfig:
-    name: str = MISSING
+    name: str = MISSING  # the conf/downstream option it comes from
     # the label budget: exactly one of these is set
     labels_per_class: int | None = None
     num_labels: int | None = None
@@ -253,7 +273,7 @@ class DownstreamConfig:
     propagate_classifier: PropagateClassifier = PropagateClassifier.vote
     feature_flip: bool = False  # knn, linear, propagate: each image's frozen features averaged with its mirror's
     patience: int = 0  # early stopping on validation loss, in epochs; 0: off
-    patience_monitor: str = "val_loss"
+    patience_monitor: Monitor = Monitor.val_loss
     draw: Draw = Draw.stratified
     val_split: Optional[float] = None  # noqa: UP045
     val_from_test: int = 0
@@ -271,7 +291,7 @@ class FinetuneConfig(DownstreamConfig):
     selftrain_teacher: SelftrainTeacher = SelftrainTeacher.finetune
     selftrain_threshold: float = 0.0  # selftrain: the teacher's least confidence for a pseudo-label
     selftrain_epochs: int | None = None  # selftrain: the student's unfrozen epochs (None: unfrozen_epochs)
-    optimizer: str = "adam"
+    optimizer: Optimizer = Optimizer.adam
     momentum: float = 0.9  # SGD only
     lr_schedule: LrSchedule = LrSchedule.constant  # per phase; cosine: from the phase's rate to 0 at its last step
     scratch_epochs: Optional[int] = None  # noqa: UP045  null: the scratch baseline gets finetune's two phases
@@ -288,14 +308,15 @@ class TrainerConfig:
 
     epochs: int = MISSING
     batch_size: int = MISSING
-    optimizer: str = MISSING
+    optimizer: Optimizer = MISSING
     learning_rate: float = MISSING
     momentum: float = 0.9  # SGD only
     lr_schedule: LrSchedule = LrSchedule.constant
     warmup_epochs: int = 0  # cosine only
     steps_per_epoch: int | None = None  # cap per epoch, for smoke runs
+    budget_minutes: Optional[float] = None  # noqa: UP045  size the epochs to this wall time (epochs: at most)
     jit_compile: bool = False
-    precision: Precision = Precision.float32
+    precision: Precision = Precision.auto
     strategy: Strategy = Strategy.auto
     deterministic: bool = False
     progress: bool = True

@@ -20,6 +20,16 @@ class SslrunError(Exception):
     exit_code = 2
 
 
+class ConfigError(SslrunError, ValueError):
+    """A config value the code cannot use (also a ValueError for callers of the Python API)."""
+
+
+class UnknownName(SslrunError, KeyError):
+    """A name no registry holds (also a KeyError for callers of the Python API)."""
+
+    __str__ = Exception.__str__  # KeyError's would quote the message
+
+
 class DataError(SslrunError):
     """Data set missing, unreadable or inconsistent."""
 

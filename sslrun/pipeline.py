@@ -30,10 +30,11 @@ from sslrun.downstream.study import (
 )
 from sslrun.encoders import ENCODERS, build_encoder
 from sslrun.errors import SslrunError
-from sslrun.precision import dtype_policy
+from sslrun.precision import dtype_policy, resolve_precision
 from sslrun.pretext import PRETEXTS
 from sslrun.report.stats import summarize
 from sslrun.report.summary import print_table, write_history_csv, write_reports
+from sslrun.tfboot import onednn_setting
 from sslrun.training.artifacts import COMPLETE, atomic_write_json, is_complete
 from sslrun.training.cache import cache_key, key_parts, link_run_dir, locked
 from sslrun.training.distribute import check_multi_worker, pretext_strategy
@@ -56,6 +57,9 @@ def check_config(cfg: DictConfig) -> None:
     ):
         if name not in registry:
             raise SslrunError(f"{key}={name!r} is not registered; valid: {', '.join(registry.names())}")
+    if cfg.downstream.name != "finetune":  # conf/downstream's one option; its evaluations are downstream.evals
+        raise SslrunError(f"downstream.name={cfg.downstream.name!r}: the downstream stage is 'finetune'; choose "
+                          f"evaluations with downstream.evals (valid: {', '.join(EVALS.names())})")
     if getattr(PRETEXTS.get(cfg.pretext.name), "needs_colour", False) and cfg.dataset.channels != 3:
         raise SslrunError(
             f"pretext={cfg.pretext.name} needs colour images, but dataset={cfg.dataset.name} has "
@@ -76,6 +80,9 @@ def check_config(cfg: DictConfig) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise SslrunError(f"{key}={value}: must be a positive number")
+    if cfg.trainer.budget_minutes is not None and cfg.trainer.budget_minutes <= 0:
+        raise SslrunError(f"trainer.budget_minutes={cfg.trainer.budget_minutes}: give a positive number of minutes, "
+                          "or null to train trainer.epochs epochs")
     if not 0 <= cfg.trainer.warmup_epochs < cfg.trainer.epochs:
         raise SslrunError(f"trainer.warmup_epochs={cfg.trainer.warmup_epochs}: must be at least 0 and less than "
                           f"trainer.epochs={cfg.trainer.epochs}")
@@ -129,10 +136,16 @@ def load_raw(cfg: DictConfig) -> RawData:
 
 
 def limit(raw: RawData, train: int | None, test: int | None) -> RawData:
-    """Only the first `train` train and `test` test images (seed 001's 1,000 and 300)."""
-    for key, n, have in (("train_limit", train, len(raw.y_train)), ("test_limit", test, len(raw.y_test))):
-        if n is not None and not 0 < n <= have:
-            raise SslrunError(f"dataset.{key}={n}: must be between 1 and the split's {have} images")
+    """At most the first `train` train and `test` test images (seed 001's 1,000 and 300); a split with fewer
+    images is used whole (experiment=smoke's 1,200 and 300 on any data set), and the log says how many."""
+    for key, n, split, have in (("train_limit", train, "train", len(raw.y_train)),
+                                ("test_limit", test, "test", len(raw.y_test))):
+        if n is None:
+            continue
+        if n <= 0:
+            raise SslrunError(f"dataset.{key}={n}: must be a positive number of images; null uses all {have}")
+        used = f"the first {n:,} of {have:,}" if n < have else f"all {have:,}"
+        log.info("dataset.%s=%d: %s %s images", key, n, used, split)
     if train is None and test is None:
         return raw
     return replace(raw, x_train=raw.x_train[:train], y_train=raw.y_train[:train],
@@ -191,12 +204,17 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> float | None:
     if (run_dir / "metrics.json").is_file():
         log.info("%s already holds a finished run (metrics.json); nothing to do", run_dir)
         return json.loads((run_dir / "metrics.json").read_text()).get(cfg.objective.value)
+    policy, why = resolve_precision(cfg.trainer.precision.value)
+    onednn, onednn_why = onednn_setting()
+    log.info("precision %s (trainer.precision=%s: %s); oneDNN kernels %s (%s)", policy,
+             cfg.trainer.precision.value, why, "on" if onednn else "off", onednn_why)
+    hardware = {"precision": policy, "precision_reason": why, "onednn": onednn, "onednn_reason": onednn_why}
     # pretext and downstream models alike; put back after, so a caller's next model is not built in bfloat16
-    with dtype_policy(cfg.trainer.precision.value):
-        return _run_stages(cfg, run_dir)
+    with dtype_policy(policy):
+        return _run_stages(cfg, run_dir, hardware)
 
 
-def _run_stages(cfg: DictConfig, run_dir: Path) -> float | None:
+def _run_stages(cfg: DictConfig, run_dir: Path, hardware: dict[str, Any]) -> float | None:
     _setup(cfg)
     start = time.perf_counter()
     raw = load_raw(cfg)
@@ -214,6 +232,7 @@ def _run_stages(cfg: DictConfig, run_dir: Path) -> float | None:
         "label_budget": budget(cfg.downstream).describe() if cfg.downstream.label_budgets is None
         else [b.describe() for b in budgets(cfg.downstream)],
         "repeats": cfg.downstream.repeats,
+        **hardware,
     }
     if pretext_from(cfg):
         pretext_dir = resolve_pretext_dir(pretext_from(cfg))

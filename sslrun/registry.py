@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from sslrun.errors import UnknownName
+
 T = TypeVar("T")
 
 
@@ -32,7 +34,7 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             valid = ", ".join(sorted(self._entries))
-            raise KeyError(f"unknown {self.kind} '{name}': valid names are {valid}") from None
+            raise UnknownName(f"unknown {self.kind} '{name}': valid names are {valid}") from None
 
     def build(self, name: str, /, **params: Any) -> T:
         return self.get(name)(**params)

@@ -138,3 +138,7 @@ def test_smoke_run_in_mixed_bfloat16(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
     assert np.isfinite(metrics["pretext"]["loss"]) and 0 <= metrics["ssl_test_accuracy"] <= 1
+    assert (metrics["precision"], metrics["precision_reason"]) == ("mixed_bfloat16", "set by trainer.precision")
+    assert metrics["onednn"] is True and metrics["onednn_reason"].startswith("TF_ENABLE_ONEDNN_OPTS=1")
+    log = (tmp_path / "run/cli.log").read_text()
+    assert "precision mixed_bfloat16 (trainer.precision=mixed_bfloat16: set by trainer.precision); oneDNN" in log

@@ -124,7 +124,9 @@ def test_every_other_task_mirrored_matches_one_device():
 
 
 def test_cli_run_with_mirrored_strategy(tmp_path):
+    # mixed_bfloat16: the embeddings are gathered across replicas in float32 (CPU collectives take no bfloat16)
     args = ["experiment=smoke", "pretext=simclr", "trainer.strategy=mirrored", "trainer.epochs=1",
+            "trainer.precision=mixed_bfloat16",
             "trainer.progress=false", "dataset.train_size=400", "downstream.labels_per_class=10",
             "stage=pretext", "hydra.run.dir=run"]
     res = run_cli(args, tmp_path, env={LOGICAL_CPUS_ENV: "2"})

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_cli
 
 from sslrun.data import image_folder
 from sslrun.data.image_folder import describe_image_folder, load_image_folder
@@ -217,6 +218,25 @@ def test_structure_errors(tmp_path):
     (tmp_path / "noclass" / "train").mkdir(parents=True)
     with pytest.raises(DataError, match=r"train has no class subfolders"):
         load_image_folder(tmp_path / "noclass", 12, 3)
+
+
+def test_single_class_folder_is_refused_before_any_work(tmp_path):
+    """One class folder under train/ (often unlabeled images put there) cannot train a classifier: exit 2
+    through the console script, one line naming the folder, the class and the fix, no run artifacts."""
+    root = tmp_path / "pics"
+    _make_class(root / "train", "cat", np.random.default_rng(0))
+    res = run_cli(["dataset=image_folder", f"dataset.path={root}", "trainer.progress=false",
+                   "hydra.run.dir=run"], tmp_path)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+    [line] = [line for line in res.stderr.splitlines() if line.startswith("sslrun: error:")]
+    for text in (f"{root / 'train'} has one class folder, 'cat'", "at least two",
+                 "train/cat/*.png and train/dog/*.png", f"{root / 'unlabeled'}/"):
+        assert text in line, text
+    run = tmp_path / "run"
+    for artifact in ("pretext", "downstream", "metrics.json", "report.md", "results.csv", "figures"):
+        assert not (run / artifact).exists(), artifact
+    assert "pretext rotation on " not in res.stdout  # no training started
 
 
 def test_option_errors(folder):

@@ -92,7 +92,7 @@ def test_submitit_local_requeues_on_sigusr2_and_the_job_resumes(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path / "home"), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("SSLRUN_CACHE_DIR", None)
     args = ["-m", "hydra/launcher=local", *TINY, "trainer.epochs=4", "dataset.train_size=6000",
-            "trainer.batch_size=32", "stage=pretext", "hydra.sweep.dir=sweep"]
+            "dataset.train_limit=null", "trainer.batch_size=32", "stage=pretext", "hydra.sweep.dir=sweep"]
     proc = subprocess.Popen(sslrun_exe() + args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:

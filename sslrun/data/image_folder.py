@@ -2,7 +2,8 @@
 
 Layout of the folder:
 
-    train/<class>/*      required; class names are the sorted subfolder names, label = index
+    train/<class>/*      required, two classes or more; class names are the sorted subfolder
+                         names, label = index
     test/<class>/*       optional; class folders must be a subset of train's
     unlabeled/**         optional; every image at any depth, labels never read
 
@@ -91,6 +92,16 @@ def _class_names(root: Path) -> tuple[str, ...]:
             f"{root / 'train'}/<class name>/ (e.g. train/cat/1.jpg, train/dog/2.jpg)"
         )
     return tuple(names)
+
+
+def _check_two_classes(root: Path, class_names: tuple[str, ...]) -> None:
+    """A classifier needs two classes; one class folder is most often unlabeled images in train/."""
+    if len(class_names) == 1:
+        raise DataError(
+            f"{root / 'train'} has one class folder, {class_names[0]!r}; a classifier needs at "
+            "least two: put each class in its own folder under train/ (e.g. train/cat/*.png and "
+            f"train/dog/*.png), and images without labels in {root / 'unlabeled'}/"
+        )
 
 
 def _check_test_classes(root: Path, class_names: tuple[str, ...]) -> None:
@@ -444,6 +455,7 @@ def load_image_folder(
     _check_options(image_size, channels, on_bad_image)
     root = _check_root(path)
     class_names = _class_names(root)
+    _check_two_classes(root, class_names)  # not in describe_image_folder: it reports such a folder
     if (root / "test").is_dir():
         _check_test_classes(root, class_names)
     else:

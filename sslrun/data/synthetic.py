@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from sslrun.data.base import RawData
+from sslrun.errors import ConfigError
 
 CLASS_NAMES = (
     "square", "frame", "disk", "ring", "plus", "x", "triangle", "ell", "bar", "tee",
@@ -69,7 +70,7 @@ def make_synthetic(
 ) -> RawData:
     """Balanced classes; the same arguments always give the same pixels. channels=3: each class has a colour."""
     if channels not in (1, 3):
-        raise ValueError(f"synthetic data: channels={channels}; use 1 or 3")
+        raise ConfigError(f"synthetic data: channels={channels}; use 1 or 3")
     rng = np.random.default_rng(seed)
     y_train = rng.permutation(np.arange(train_size) % len(CLASS_NAMES))
     y_test = rng.permutation(np.arange(test_size) % len(CLASS_NAMES))

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from sslrun.data.pipeline import image_batches, mirrored
 from sslrun.data.splits import Splits
 from sslrun.encoders.registry import NECK_PREFIX
+from sslrun.errors import ConfigError
 from sslrun.training.optim import learning_rate, make_optimizer
 from sslrun.training.progress import RichProgress
 
@@ -79,7 +80,7 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
                           weights=weights)
     val = image_batches(splits.val_x, splits.val_y, batch_size=256, shuffle=False) if len(splits.val_x) else None
     callbacks = [RichProgress(label, epochs, steps, show_bars=True)]
-    monitor = d.patience_monitor
+    monitor = getattr(d.patience_monitor, "value", d.patience_monitor)
     if d.patience and (val is not None or not monitor.startswith("val_")):
         # val_*: keep the best weights; a training metric (seed 001's `accuracy`) only stops, as Keras does
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=d.patience,
@@ -147,7 +148,7 @@ def predict_logits(model: keras.Model, x, tta: str = "none") -> np.ndarray:
     if tta == "none":
         return logits
     if tta != "flip":
-        raise ValueError(f"downstream.tta={tta!r}: use none or flip")
+        raise ConfigError(f"downstream.tta={tta!r}: use none or flip")
     flipped = model.predict(mirrored(batches), verbose=0).astype(np.float32)
     probs = (keras.ops.softmax(logits) + keras.ops.softmax(flipped)) / 2
     return np.log(np.maximum(keras.ops.convert_to_numpy(probs), 1e-30))

@@ -6,6 +6,7 @@ import keras
 from keras import layers
 
 from sslrun.encoders.registry import ENCODERS, NECK_PREFIX, scaled
+from sslrun.errors import ConfigError
 
 
 @ENCODERS.register("small_cnn")
@@ -104,7 +105,7 @@ def seed002_cnn(input_shape: tuple[int, int, int], width: float = 1.0) -> keras.
     must be at least 31x31; 96x96 STL-10 gives 5x5x128 before the flatten.
     """
     if min(input_shape[:2]) < 31:
-        raise ValueError(
+        raise ConfigError(
             f"encoder 'seed002_cnn' needs images of at least 31x31 (four unpadded stride-2 "
             f"3x3 convs), got {input_shape[0]}x{input_shape[1]}: use a dataset with larger "
             "images, or a padded encoder such as small_cnn or resnet20"

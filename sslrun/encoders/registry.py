@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import keras
 
-from sslrun.errors import SslrunError
+from sslrun.errors import ConfigError, SslrunError
 from sslrun.registry import Registry
 
 ENCODERS: Registry[keras.Model] = Registry("encoder")
@@ -24,7 +24,7 @@ def build_encoder(name: str, input_shape: tuple[int, int, int], width: float = 1
         encoder = keras.Sequential([keras.Input(shape=tuple(input_shape)), scale, *encoder.layers], name=encoder.name)
     shape = encoder.compute_output_shape((None, *input_shape))
     if len(shape) != 2:
-        raise ValueError(f"encoder '{name}' must output (batch, features), got {shape}")
+        raise ConfigError(f"encoder '{name}' must output (batch, features), got {shape}")
     return encoder
 
 

@@ -18,6 +18,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from sslrun.errors import ConfigError
+
 _PACKAGE = "sslrun"
 
 
@@ -35,9 +37,9 @@ class RandomResizedCrop(keras.layers.Layer):
     def __init__(self, height, width, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 < scale[0] <= scale[1] <= 1:
-            raise ValueError(f"RandomResizedCrop scale={scale}: need 0 < low <= high <= 1")
+            raise ConfigError(f"RandomResizedCrop scale={scale}: need 0 < low <= high <= 1")
         if not 0 < ratio[0] <= ratio[1]:
-            raise ValueError(f"RandomResizedCrop ratio={ratio}: need 0 < low <= high")
+            raise ConfigError(f"RandomResizedCrop ratio={ratio}: need 0 < low <= high")
         self.height, self.width = int(height), int(width)
         self.scale, self.ratio = tuple(scale), tuple(ratio)
         self.seed = seed
@@ -98,7 +100,7 @@ class RandomApply(keras.layers.Layer):
     def __init__(self, layer, rate=0.5, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate <= 1:
-            raise ValueError(f"RandomApply rate={rate}: need a probability in [0, 1]")
+            raise ConfigError(f"RandomApply rate={rate}: need a probability in [0, 1]")
         self.layer = layer
         self.rate = float(rate)
         self.seed = seed
@@ -200,7 +202,7 @@ def make_view_augmenter(
     image about 0.6x); the later layers (shift, blur) work at the view's size.
     """
     if channels not in (1, 3):
-        raise ValueError(f"make_view_augmenter channels={channels}: use 1 (grayscale) or 3 (RGB)")
+        raise ConfigError(f"make_view_augmenter channels={channels}: use 1 (grayscale) or 3 (RGB)")
     layer_seeds = iter(range(seed * 16, seed * 16 + 16))  # distinct streams per layer
     input_size, image_size = image_size, view_size or image_size
     layers = [RandomResizedCrop(image_size, image_size, scale=crop_scale, seed=next(layer_seeds))]

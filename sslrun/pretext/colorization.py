@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sslrun.errors import ConfigError
 from sslrun.pretext.colour import AB_SCALE, LUMA, gray3, lab_to_rgb, rgb_to_lab
 from sslrun.pretext.losses import colorization_loss
 from sslrun.pretext.registry import PRETEXTS
@@ -32,7 +33,7 @@ def spatial_trunk(encoder: keras.Model) -> keras.Model:
     """The encoder up to its last spatial feature map (sharing its layers and weights)."""
     spatial = [layer for layer in encoder.layers if len(layer.output.shape) == 4]
     if not spatial:
-        raise ValueError(f"encoder {encoder.name} has no spatial feature map for a colorization decoder")
+        raise ConfigError(f"encoder {encoder.name} has no spatial feature map for a colorization decoder")
     return keras.Model(encoder.inputs, spatial[-1].output, name=f"{encoder.name}_trunk")
 
 
@@ -109,9 +110,9 @@ def fold_first_conv_to_luma(encoder: keras.Model) -> None:
 def build_colorization(encoder: keras.Model, target: str = "lab_ab", decoder_width: int = 128,
                        seed: int = 0) -> ColorizationTask:
     if target not in TARGETS:
-        raise ValueError(f"pretext.target={target!r}: use one of {', '.join(TARGETS)}")
+        raise ConfigError(f"pretext.target={target!r}: use one of {', '.join(TARGETS)}")
     if encoder.input_shape[-1] != 3:
-        raise ValueError("colorization needs colour (3-channel) images")
+        raise ConfigError("colorization needs colour (3-channel) images")
     return ColorizationTask(encoder, target, decoder_width, name="colorization")
 
 

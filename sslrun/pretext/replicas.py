@@ -24,11 +24,14 @@ def num_replicas() -> int:
 
 
 def gather_batch(*tensors: tf.Tensor) -> tuple[tf.Tensor, ...]:
-    """Each tensor concatenated over all replicas along the batch axis (replica 0's rows first)."""
+    """Each tensor concatenated over all replicas along the batch axis (replica 0's rows first).
+
+    Gathered in float32: the CPU collectives take no bfloat16, and the losses compute in float32 anyway."""
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
         return tensors
-    return tuple(context.all_gather(list(tensors), axis=0))
+    wide = [tf.cast(t, tf.float32) if t.dtype in (tf.bfloat16, tf.float16) else t for t in tensors]
+    return tuple(context.all_gather(wide, axis=0))
 
 
 def replica_share(loss: tf.Tensor) -> tf.Tensor:

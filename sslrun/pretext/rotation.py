@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from sslrun.errors import ConfigError
 from sslrun.pretext.losses import rotation_loss
 from sslrun.pretext.registry import PRETEXTS
 from sslrun.pretext.replicas import replica_share
@@ -39,7 +40,7 @@ def conv_head(encoder: keras.Model, filters: int, init: str = "glorot_uniform") 
     that end by flattening one: the head folds the flat features back into that map."""
     last = encoder.layers[-1]
     if not isinstance(last, keras.layers.Flatten) or len(last.input.shape) != 4:
-        raise ValueError(
+        raise ConfigError(
             f"pretext.head_conv={filters} needs an encoder that ends by flattening a feature map "
             f"(such as seed001_cnn); encoder {encoder.name!r} ends in {type(last).__name__}: "
             "set pretext.head_conv=0"
@@ -109,9 +110,9 @@ class RotationTask(keras.Model):
 def build_rotation(encoder: keras.Model, mode: str = "random", head_hidden: int = 0, head_conv: int = 0,
                    head_init: str = "glorot_uniform", seed: int = 0) -> RotationTask:
     if mode not in ("all", "random"):
-        raise ValueError(f"pretext.mode={mode!r}: use 'all' or 'random'")
+        raise ConfigError(f"pretext.mode={mode!r}: use 'all' or 'random'")
     shape = encoder.input_shape
     if shape[1] != shape[2]:
-        raise ValueError(f"rotation pretext needs square images, got {shape[1]}x{shape[2]}")
+        raise ConfigError(f"rotation pretext needs square images, got {shape[1]}x{shape[2]}")
     return RotationTask(encoder, mode=mode, head_hidden=head_hidden, head_conv=head_conv, head_init=head_init,
                         seed=seed, name="rotation")

@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from sslrun.encoders.registry import accept_image_size
-from sslrun.errors import SslrunError
+from sslrun.errors import ConfigError, SslrunError
 from sslrun.precision import dtype_policy
 from sslrun.pretext.augment import VIEW_PRESETS, make_view_augmenter
 from sslrun.pretext.replicas import gather_batch, replica_share
@@ -38,7 +38,7 @@ def build_augmenter(input_shape: tuple[int, ...], augment: dict[str, Any], seed:
     if preset == "auto":
         preset = view_preset(size, channels)
     if preset not in VIEW_PRESETS:
-        raise ValueError(f"{key}.preset={preset!r}: use auto or one of {', '.join(VIEW_PRESETS)}")
+        raise ConfigError(f"{key}.preset={preset!r}: use auto or one of {', '.join(VIEW_PRESETS)}")
     strengths = dict(VIEW_PRESETS[preset])
     if augment.get("crop_min") is not None:
         strengths["crop_scale"] = (augment["crop_min"], 1.0)

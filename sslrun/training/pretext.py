@@ -7,6 +7,7 @@ import inspect
 import logging
 import math
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,13 @@ from sslrun.data.pipeline import epoch_batches, image_batches
 from sslrun.data.splits import Splits
 from sslrun.encoders import build_encoder
 from sslrun.pretext import PRETEXTS
+from sslrun.training import budget
 from sslrun.training.artifacts import atomic_save_weights, atomic_write_text, mark_complete
 from sslrun.training.checkpoint import (
     PREEMPTED_EXIT,
     EpochCheckpoint,
     Preempted,
+    build_optimizers,
     clean_temp_files,
     restore_latest,
 )
@@ -113,22 +116,26 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
     steps = math.ceil(len(splits.pretext_x) / trainer.batch_size)
     if trainer.steps_per_epoch:
         steps = min(steps, trainer.steps_per_epoch)
-    lr = learning_rate(trainer.learning_rate, trainer.lr_schedule.value, trainer.epochs * steps,
-                       trainer.warmup_epochs * steps)
+    plan = budget.load(out) if trainer.budget_minutes else None  # a resumed stage keeps its epochs
+    epochs, warmup = (plan.epochs, plan.warmup_epochs) if plan else (trainer.epochs, trainer.warmup_epochs)
     with strategy.scope():  # variables, optimizer slots and the restored values live on every replica
         encoder = build_encoder(cfg.encoder.name, splits.image_shape, cfg.encoder.width, cfg.encoder.input_scale)
         task = build_task(cfg.pretext, encoder, cfg.seed, splits.num_classes)
-        task.compile(optimizer=make_optimizer(trainer.optimizer, lr, trainer.momentum),
-                     jit_compile=trainer.jit_compile)
+        compile_task(task, trainer, epochs * steps, warmup * steps)
         task(np.zeros((1, *splits.image_shape), "float32"), training=False)  # build every head before any restore
         prepare_for_replicas(task, strategy)
         start_epoch = restore_latest(out, task)
     keep_history_rows(out / "history.csv", start_epoch)
+    if trainer.budget_minutes and plan is None:
+        plan = plan_budget(task, splits, cfg, steps, out, strategy)
+        epochs = plan.epochs
+    if plan and start_epoch and plan.seconds - plan.seconds_used < plan.seconds_per_epoch:
+        epochs = start_epoch  # the budget was spent before the interruption: no further epoch fits
 
     train, val = task_data(task, splits, trainer, cfg.seed, start_epoch, steps)
     log.info(
         "pretext %s on %d unlabeled images, encoder %s (%d parameters), %d epochs x %d steps%s",
-        cfg.pretext.name, len(splits.pretext_x), cfg.encoder.name, encoder.count_params(), trainer.epochs, steps,
+        cfg.pretext.name, len(splits.pretext_x), cfg.encoder.name, encoder.count_params(), epochs, steps,
         f", resuming after epoch {start_epoch}" if start_epoch else "",
     )
     checkpoints = EpochCheckpoint(out)
@@ -139,15 +146,18 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
         LogLearningRate(),  # a column of history.csv
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0),
         checkpoints,
-        RichProgress("pretext", trainer.epochs, steps, trainer.progress),
+        RichProgress("pretext", epochs, steps, trainer.progress),
     ]
+    stop = budget.BudgetStop(out, plan) if plan else None
+    if stop:
+        callbacks.insert(-1, stop)
     if tb_dir is not None:  # <run dir>/tensorboard/pretext, next to the downstream phases
         callbacks.append(keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0))
     start = time.perf_counter()
-    task.fit(
-        train, epochs=trainer.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
+    history = task.fit(
+        train, epochs=epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
         validation_data=val, callbacks=callbacks, verbose=0, shuffle=False,  # order: epoch_batches
-    )
+    ) if epochs > start_epoch else None
     if checkpoints.stop_signal:
         checkpoints.forward_signal()  # under submitit: requeue the job (does not return)
         raise Preempted(f"pretext stopped by {checkpoints.stop_signal}; rerun the same command to resume from "
@@ -158,15 +168,16 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
         task.finalize_encoder()
     atomic_save_weights(encoder, out / WEIGHTS)
     last = last_history_row(out / "history.csv")
-    trained = trainer.epochs - start_epoch
+    trained = len(history.epoch) if history is not None else 0
     info = {
         "sslrun_version": sslrun.__version__,
         "task": cfg.pretext.name,
         "encoder": OmegaConf.to_container(cfg.encoder, resolve=True),
         "input_shape": list(splits.image_shape),
         "dataset": cfg.dataset.name,
-        "epochs": trainer.epochs,
+        "epochs": start_epoch + trained,
         "resumed_after_epoch": start_epoch,
+        **({"budget": {**asdict(plan), "stopped_at_budget": bool(stop and stop.stopped_early)}} if plan else {}),
         "seconds": round(seconds, 2),
         "images_per_second": round(trained * steps * trainer.batch_size / seconds, 1) if trained else None,
         **last,
@@ -175,6 +186,29 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
     mark_complete(out, info)  # last: the stage is done only when this exists
     log.info("pretext done in %.1fs: %s; weights in %s", seconds, {k: round(v, 4) for k, v in last.items()}, out / WEIGHTS)
     return info
+
+
+def compile_task(task: keras.Model, trainer: DictConfig, total_steps: int, warmup_steps: int) -> None:
+    lr = learning_rate(trainer.learning_rate, trainer.lr_schedule.value, total_steps, warmup_steps)
+    task.compile(optimizer=make_optimizer(trainer.optimizer, lr, trainer.momentum), jit_compile=trainer.jit_compile)
+
+
+def plan_budget(task: keras.Model, splits: Splits, cfg: DictConfig, steps: int, out: Path,
+                strategy: tf.distribute.Strategy) -> budget.Budget:
+    """Time the task here, size its epochs to trainer.budget_minutes, and lay its schedule over them."""
+    trainer, start = cfg.trainer, time.perf_counter()
+    build_optimizers(task)
+    train, val = task_data(task, splits, trainer, cfg.seed, 0, steps)
+    epoch_s = budget.probe(task, train, val, steps)
+    plan = budget.plan(trainer.budget_minutes, trainer.epochs, trainer.warmup_epochs, epoch_s,
+                       time.perf_counter() - start)
+    with strategy.scope():  # the schedule over the epochs that fit; the probe's steps are undone
+        compile_task(task, trainer, plan.epochs * steps, plan.warmup_epochs * steps)
+        build_optimizers(task)
+    budget.save(out, plan)
+    log.info("pretext budget %.1f min: ~%.1f s per epoch here, so %d epoch(s) (trainer.epochs=%d at most), "
+             "%d of warm-up", plan.minutes, epoch_s, plan.epochs, trainer.epochs, plan.warmup_epochs)
+    return plan
 
 
 def keep_history_rows(path: Path, epochs_done: int) -> None:
