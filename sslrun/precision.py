@@ -2,7 +2,7 @@
 
 `auto` (the default) picks mixed_bfloat16 only where the hardware computes bfloat16 natively: a GPU of
 compute capability 8.0 or more, or a CPU with the avx512_bf16 or amx_bf16 flag and TensorFlow's oneDNN
-kernels on. Elsewhere bfloat16 is emulated, several times slower than float32 (bench/README.md), so
+kernels on. Elsewhere bfloat16 is emulated, several times slower than float32 (bench/CPU_RESULTS.md), so
 auto trains in float32. auto never chooses mixed_float16: it has not been measured faster on any
 machine sslrun is tested on (none has a GPU); set it by hand on a GPU with fp16 tensor cores.
 """

@@ -7,7 +7,7 @@ back while TensorFlow loads and finds its devices; any other line written meanwh
 
 TensorFlow turns its oneDNN kernels on by itself only on x86 CPUs with AVX512_VNNI, AVX512_BF16,
 AVX_VNNI or AMX; on an AVX2-only CPU they stay off, and the convolutions sslrun trains run faster
-with them on (bench/README.md). So on x86 sslrun sets TF_ENABLE_ONEDNN_OPTS=1 when the user has not
+with them on (bench/CPU_RESULTS.md). So on x86 sslrun sets TF_ENABLE_ONEDNN_OPTS=1 when the user has not
 set it, in the console scripts before TensorFlow loads; Hydra's launcher jobs inherit it.
 """
 
