@@ -40,3 +40,27 @@ def name_the_file(err: OSError, path: str | os.PathLike) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w") as fh:
         fh.write(text)
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A temp folder next to `path` to fill; on success it is renamed onto `path` (an older `path` is moved
+    aside first and removed after), on error removed: readers see the old folder or the whole new one."""
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    old = path.with_name(f".{path.name}.{os.getpid()}.old")
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp makes folders private
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):
+            name_the_file(err, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -20,6 +20,7 @@ from sslrun.data.base import RawData
 from sslrun.data.datasets import DATASETS
 from sslrun.data.splits import Budget, Splits, make_splits
 from sslrun.downstream.evals import BASELINE, EVALS, FEATURE_EVALS, headline, uses_frozen_features
+from sslrun.downstream.export import export_classifier
 from sslrun.downstream.pretrained import load_pretrained_encoder, resolve_pretext_dir
 from sslrun.downstream.study import (
     StudyResult,
@@ -179,6 +180,8 @@ def run_downstream(cfg: DictConfig, raw: RawData, image_shape: tuple, pretext_di
     study = run_study(raw, budgets(cfg.downstream), cfg, encoders, tb_root, cfg.trainer.progress)
     write_history_csv(study.rows, run_dir / "results.csv")
     write_history_csv(study.history, run_dir / "downstream" / "history.csv")
+    study.model = export_classifier(run_dir, study.first, study.first_splits, cfg.downstream,
+                                    enc.get("input_scale", 1.0))
     return study
 
 
@@ -248,6 +251,7 @@ def _run_stages(cfg: DictConfig, run_dir: Path, hardware: dict[str, Any]) -> flo
     if cfg.stage.value != "pretext":
         study = run_downstream(cfg, raw, splits.image_shape, pretext_dir, run_dir)
         metrics.update(study_metrics(study, budgets(cfg.downstream)[0].key, list(cfg.downstream.evals)))
+        metrics["model"] = study.model  # <run dir>/model/: which classifier, and why
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     plots = make_plots(run_dir, study, splits.class_names) if study else {}
     write_reports(run_dir, metrics, "sslrun " + " ".join(sys.argv[1:]), plots)

@@ -114,7 +114,7 @@ def _check_test_classes(root: Path, class_names: tuple[str, ...]) -> None:
         )
 
 
-def _walk_files(folder: Path) -> list[Path]:
+def walk_files(folder: Path) -> list[Path]:
     """Every file below `folder` at any depth, hidden files and folders left out, sorted."""
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -123,13 +123,13 @@ def _walk_files(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def _is_image(path: Path) -> bool:
+def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
 def _add_files(split: _Split, files: list[Path], label: int) -> None:
     for file in files:
-        if _is_image(file):
+        if is_image(file):
             split.paths.append(file)
             split.labels.append(label)
         else:
@@ -141,10 +141,10 @@ def _list_labeled(root: Path, name: str, class_names: tuple[str, ...]) -> _Split
     for label, class_name in enumerate(class_names):
         folder = root / name / class_name
         if folder.is_dir():  # test/ may lack some classes
-            _add_files(split, _walk_files(folder), label)
+            _add_files(split, walk_files(folder), label)
     for file in sorted((root / name).iterdir()):
         if file.is_file() and not file.name.startswith("."):
-            (split.loose if _is_image(file) else split.non_images).append(file)
+            (split.loose if is_image(file) else split.non_images).append(file)
     return split
 
 
@@ -154,7 +154,7 @@ def _list_splits(root: Path, class_names: tuple[str, ...]) -> dict[str, _Split]:
         splits["test"] = _list_labeled(root, "test", class_names)
     if (root / "unlabeled").is_dir():
         splits["unlabeled"] = _Split("unlabeled")
-        _add_files(splits["unlabeled"], _walk_files(root / "unlabeled"), -1)
+        _add_files(splits["unlabeled"], walk_files(root / "unlabeled"), -1)
     return splits
 
 
@@ -194,7 +194,7 @@ def _check_every_class(
 # ----------------------------------------------------------------------------- decoding
 
 
-def _decode_fn(image_size: int, channels: int) -> Callable:
+def decode_fn(image_size: int, channels: int) -> Callable:
     """Graph function: encoded bytes -> uint8 (image_size, image_size, channels)."""
     import tensorflow as tf
 
@@ -239,7 +239,7 @@ def _decode_paths(
     out = np.empty((len(paths), image_size, image_size, channels), dtype=np.uint8)
     if not paths:
         return out, np.empty(0, dtype=np.int64)
-    decode = _decode_fn(image_size, channels)
+    decode = decode_fn(image_size, channels)
     names = tf.constant([os.fsencode(p) for p in paths])
     ds = tf.data.Dataset.from_tensor_slices((tf.range(len(paths), dtype=tf.int64), names))
     # The index rides along so files dropped by ignore_errors() can be named and labels stay aligned.
@@ -253,15 +253,16 @@ def _decode_paths(
     return out[:filled], (np.concatenate(kept) if kept else np.empty(0, dtype=np.int64))
 
 
-def _why_unreadable(path: Path, image_size: int, channels: int) -> str:
+def why_unreadable(path: Path, image_size: int, channels: int) -> str:
     """TensorFlow's reason for one file, for the error message (one file, eager: cheap)."""
     import tensorflow as tf
 
     try:
-        _decode_fn(image_size, channels)(tf.io.read_file(str(path)))
+        decode_fn(image_size, channels)(tf.io.read_file(str(path)))
     except (tf.errors.OpError, ValueError) as err:
         message = getattr(err, "message", str(err))
-        return re.sub(r"\{\{[^}]*\}\}|\[Op:\w+\]", "", message).strip().splitlines()[0]
+        # TensorFlow's bookkeeping ({{node ...}}, [Op:DecodeImage], a trailing "name: ") is not the reason
+        return re.sub(r"\{\{[^}]*\}\}|\[Op:\w+\]|\s*name:[ \t]*$", "", message, flags=re.M).strip().splitlines()[0]
     return "decoded when retried alone"
 
 
@@ -274,7 +275,7 @@ def _decode_split(
     bad = [split.paths[i] for i in dropped]
     if bad and on_bad_image == "error":
         raise DataError(
-            f"image {bad[0]} could not be decoded ({_why_unreadable(bad[0], image_size, channels)}); "
+            f"image {bad[0]} could not be decoded ({why_unreadable(bad[0], image_size, channels)}); "
             f"{len(bad)} unreadable in {split.name}/: fix or remove them, or set "
             "dataset.on_bad_image=skip to skip unreadable images"
         )

@@ -127,7 +127,22 @@ def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, nam
     """train_classifier, then its test (and validation) accuracy."""
     start = time.perf_counter()
     model, rows = train_classifier(encoder, splits, d, seed, name, pretrained, tb_dir)
-    return {**score(model, splits, name, start, d.tta.value), "history": rows}
+    return {**score(model, splits, name, start, d.tta.value), "history": rows,
+            "classifier": inference_model(model, encoder, d.tta.value)}
+
+
+def inference_model(model: keras.Model, encoder: keras.Model, tta: str = "none") -> keras.Model:
+    """What `score` measures, as one model of stock layers: [0, 1] images -> encoder -> head, without the
+    label augmenter and dropout (identities at inference); tta=flip: the log of the softmax averaged over
+    each image and its mirror, as predict_logits computes it (the export's accuracy includes the TTA)."""
+    inputs = keras.Input(shape=encoder.input_shape[1:])
+    head = model.get_layer("classifier")
+    logits = head(encoder(inputs))
+    if tta == "flip":
+        mirrored_logits = head(encoder(keras.ops.flip(inputs, axis=2)))
+        probs = keras.layers.Average()([keras.layers.Softmax()(logits), keras.layers.Softmax()(mirrored_logits)])
+        logits = keras.ops.log(keras.ops.maximum(probs, 1e-30))
+    return keras.Model(inputs, logits, name=f"{encoder.name}_inference")
 
 
 def score(model: keras.Model, splits: Splits, name: str, start: float, tta: str = "none") -> dict[str, Any]:

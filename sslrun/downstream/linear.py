@@ -38,6 +38,17 @@ def linear_probe(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int,
                                                  splits.val_y)["test_accuracy"]
     rows = [{"phase": "linear", "epoch": i + 1, **{k: float(v[i]) for k, v in history.history.items()}}
             for i in range(len(history.epoch))]
-    return {**result, "seconds": round(time.perf_counter() - start, 2), "history": rows}
+    return {**result, "seconds": round(time.perf_counter() - start, 2), "history": rows,
+            "classifier": probe_model(encoder, model, d.feature_flip)}
+
+
+def probe_model(encoder: keras.Model, probe: keras.Model, flip: bool) -> keras.Model:
+    """The probe on images, as one model of stock layers: [0, 1] images -> encoder (flip: features averaged
+    with the mirror image's, as `features`) -> Normalization -> Dense logits."""
+    inputs = keras.Input(shape=encoder.input_shape[1:])
+    f = encoder(inputs)
+    if flip:
+        f = keras.layers.Average()([f, encoder(keras.ops.flip(inputs, axis=2))])
+    return keras.Model(inputs, probe(f), name=f"{encoder.name}_linear_probe")
 
 

@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 from sslrun.data.pipeline import image_batches
 from sslrun.data.splits import Splits
 from sslrun.data.stack import ImageStack, as_stack
-from sslrun.downstream.finetune import score, train_classifier
+from sslrun.downstream.finetune import inference_model, score, train_classifier
 from sslrun.downstream.propagate import label_weights, propagate_eval, propagation
 
 log = logging.getLogger("sslrun")
@@ -97,9 +97,11 @@ def selftrain(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConf
              teacher, t.test_accuracy, len(t.keep), len(splits.pretext_x), d.selftrain_threshold)
     student_splits = with_pseudo_labels(splits, t.keep, t.classes)
     epochs = d.unfrozen_epochs if d.selftrain_epochs is None else d.selftrain_epochs
-    student, student_rows = train_classifier(pretrained(), student_splits, d, seed + 1, "selftrain student", True,
+    encoder = pretrained()
+    student, student_rows = train_classifier(encoder, student_splits, d, seed + 1, "selftrain student", True,
                                              tb_dir / "student" if tb_dir else None, unfrozen_epochs=epochs,
                                              weights=t.weights)
     result = score(student, splits, "selftrain student", start, d.tta.value)
     rows = t.history + [{**r, "phase": f"student {r['phase']}"} for r in student_rows]
-    return {**result, "teacher_test_accuracy": t.test_accuracy, "pseudo_labeled": len(t.keep), "history": rows}
+    return {**result, "teacher_test_accuracy": t.test_accuracy, "pseudo_labeled": len(t.keep), "history": rows,
+            "classifier": inference_model(student, encoder, d.tta.value)}

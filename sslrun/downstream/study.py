@@ -28,6 +28,7 @@ class StudyResult:
     history: list[dict[str, Any]] = field(default_factory=list)  # downstream/history.csv
     first: dict[str, dict[str, Any]] = field(default_factory=dict)  # eval -> result at the first budget, repeat 0
     first_splits: Splits | None = None
+    model: dict[str, Any] | None = None  # what export_classifier wrote to <run dir>/model/
 
 
 def label_draw(d: DictConfig) -> LabelDraw:
@@ -72,8 +73,9 @@ def _record(out: StudyResult, name: str, budget: Budget, repeat: int, splits: Sp
     out.history += [{"eval": name, "budget": budget.key, "repeat": repeat, **row} for row in result.pop("history")]
     if name not in out.first:
         out.first[name] = result  # keeps "predictions" for the prediction grid
-    else:
+    else:  # only the first draw's predictions and classifiers are kept (the grid, the export)
         result.pop("predictions", None)
+        result.pop("classifier", None)
 
 
 def per_eval_summary(summary: list[dict[str, Any]], first_budget: str) -> dict[str, dict[str, Any]]:

@@ -421,3 +421,31 @@ def plot_colorization_examples(gray: np.ndarray, predicted_rgb: np.ndarray, targ
     fig.suptitle("colorization", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str],
+                          path: str | os.PathLike) -> Path:
+    """Counts of true class (rows) x predicted class (columns), shaded by each row's share; the diagonal
+    is right. Labels are class indices."""
+    y_true, y_pred = _labels(y_true), _labels(y_pred)
+    k = len(class_names)
+    if len(y_true) == 0 or k == 0:
+        return _placeholder(path, "no labeled images")
+    counts = np.zeros((k, k), dtype=int)
+    np.add.at(counts, (y_true, y_pred), 1)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    side = max(3.5, 0.45 * k + 1.5)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    if k <= 20:  # the counts stay legible
+        for i, j in zip(*np.nonzero(counts), strict=True):
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), [str(n) for n in class_names], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), [str(n) for n in class_names], fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true class")
+    ax.set_title(f"accuracy {np.trace(counts) / counts.sum():.2%} on {counts.sum()} images", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
