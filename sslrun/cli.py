@@ -98,23 +98,31 @@ def _plugin_installed(module: str) -> bool:
     return importlib.util.find_spec(f"hydra_plugins.{module}") is not None
 
 
+def missing_plugin(group: str, name: str, installed=_plugin_installed) -> str | None:
+    """What to say when option group=name needs a Hydra plugin that is not installed (None: nothing)."""
+    module = PLUGINS.get(group.lstrip("/"), {}).get(name)
+    if module and not installed(module):
+        return (f"{group.lstrip('/')}={name} needs Hydra's {module.replace('_', '-')} plugin, which is not installed: "
+                "pip install 'sslrun[sweep]' (joblib, submitit and Optuna plugins)")
+    return None
+
+
 def check_plugins(overrides: list[str], installed=_plugin_installed) -> None:
     """A launcher or sweeper named on the command line whose Hydra plugin is not installed: say how to get it."""
     for override in overrides:
         group, _, name = override.lstrip("~+").partition("=")
-        module = PLUGINS.get(group.lstrip("/"), {}).get(name)
-        if module and not installed(module):
-            raise SslrunError(f"{override} needs Hydra's {module.replace('_', '-')} plugin, which is not installed: "
-                              "pip install 'sslrun[sweep]' (joblib, submitit and Optuna plugins)")
+        said = missing_plugin(group, name, installed)
+        if said:
+            raise SslrunError(said)
 
 
 def one_line(err: Exception) -> str:
     """Hydra's and OmegaConf's multi-line composition errors as one line (their indented detail lines dropped)."""
     if isinstance(err, MissingConfigException) and err.missing_cfg_file:
         group, _, name = err.missing_cfg_file.rpartition("/")
-        module = PLUGINS.get(group, {}).get(name)
-        if module and not _plugin_installed(module):
-            return f"{group}={name} needs Hydra's {module.replace('_', '-')} plugin: pip install 'sslrun[sweep]'"
+        said = missing_plugin(group, name)
+        if said:
+            return said
         options = ", ".join(err.options or [])
         return f"{group}={name}: no such option; available: {options}" if options else str(err).splitlines()[0]
     said = []

@@ -31,9 +31,13 @@ def _gpu_capability() -> tuple[int, int] | None:
     return tuple(tf.config.experimental.get_device_details(gpus[0]).get("compute_capability") or (0, 0))
 
 
+def native_bf16_flags(flags: set[str]) -> list[str]:
+    return sorted(set(NATIVE_BF16_CPU_FLAGS) & flags)
+
+
 def choose_precision(requested: str, gpu: tuple[int, int] | None, flags: set[str], onednn: bool) -> tuple[str, str]:
     """(policy, why) for trainer.precision=requested on this hardware."""
-    native = sorted(set(NATIVE_BF16_CPU_FLAGS) & flags)
+    native = native_bf16_flags(flags)
     if requested != "auto":
         return requested, "set by trainer.precision"
     if gpu is not None:
@@ -52,7 +56,7 @@ def resolve_precision(requested: str) -> tuple[str, str]:
     """choose_precision on this machine, with a warning where an explicit bfloat16 will be emulated."""
     gpu, flags, onednn = _gpu_capability(), cpu_flags(), onednn_setting()[0]
     policy, why = choose_precision(requested, gpu, flags, onednn)
-    if requested == "mixed_bfloat16" and gpu is None and not (onednn and set(NATIVE_BF16_CPU_FLAGS) & flags):
+    if requested == "mixed_bfloat16" and gpu is None and not (onednn and native_bf16_flags(flags)):
         log.warning("trainer.precision=mixed_bfloat16 on a CPU without native bfloat16 (or with oneDNN off): "
                     "it is emulated and several times slower than float32; trainer.precision=auto chooses for you")
     return policy, why
