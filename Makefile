@@ -1,12 +1,13 @@
 # sslrun: `make run` and `make test` set everything up on a fresh machine.
 PY ?= python3
+COMPARE_ARGS ?=  # e.g. "--dataset cifar10": bench/compare.py --help
 BENCH_ARGS ?=  # e.g. "--work /tmp/b --resume": continue a full run over several sittings (bench/README.md)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_ARGS ?= pretext=rotation dataset=fashion_mnist
 
-.PHONY: install data run test smoke lint clean bench-data bench-precision bench-cpu bench-steps bench bench-quick
+.PHONY: install data run test smoke lint clean bench-data bench-precision bench-cpu bench-steps bench-protocol bench-compare bench bench-quick
 
 $(STAMP): pyproject.toml requirements-ci.txt
 	$(PY) -m venv $(VENV)
@@ -52,6 +53,12 @@ bench-cpu: install  ## pretext images/s with TensorFlow's oneDNN kernels off and
 
 bench-steps: install  ## downstream.steps_per_execution: ms per fine-tuning step at 1, 8, 32 -> bench/STEPS_RESULTS.md
 	$(BIN)/python bench/steps_per_execution.py
+
+bench-protocol: data  ## the default fine-tuning protocol, chosen on validation images over 3 data sets x 2 budgets -> bench/PROTOCOL_RESULTS.md
+	$(BIN)/python bench/protocol.py
+
+bench-compare: data  ## experiment=compare (rotation, simclr, vicreg) on Fashion-MNIST: wall, peak RSS, scratch trainings, a separate run -> bench/COMPARE_RESULTS.md
+	$(BIN)/python bench/compare.py $(COMPARE_ARGS)
 
 bench: data  ## each seed document's own pipeline vs its presets, full scale (hours) -> bench/RESULTS.md
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -38,6 +38,7 @@ def conf_dir() -> Path:
 def _task(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
+        _check_mode(cfg)
         from sslrun.tfboot import import_tensorflow
 
         import_tensorflow()  # first, with its start-up notices held back
@@ -80,6 +81,36 @@ class OutputDirCheck(Callback):
                 raise
             print(f"sslrun: error: {user_error} (hydra.run.dir={path})", file=sys.stderr)
             sys.exit(user_error.exit_code)
+
+
+class CompareReport(Callback):
+    """experiment=compare's hydra.callbacks: when the sweep ends, compare.md ranks its methods."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from sslrun.report.compare import CompareError, write_compare
+
+        sweep = Path(str(config.hydra.sweep.dir))
+        try:
+            path, said = write_compare(sweep)
+        except CompareError as err:
+            print(f"sslrun: error: compare report: {err}", file=sys.stderr)
+            sys.exit(1)
+        print(f"compare report: {path}", flush=True)
+        for line in said:
+            print(line, flush=True)
+
+
+def _check_mode(cfg: DictConfig) -> None:
+    """experiment=compare is a sweep: one job per method; each job says where the sweep stands."""
+    hc = HydraConfig.get()
+    if hc.runtime.choices.get("experiment") != "compare":
+        return
+    if hc.mode != RunMode.MULTIRUN:
+        raise SslrunError("experiment=compare runs one job per pretext method: add -m, e.g. "
+                          "`sslrun -m experiment=compare`")
+    from sslrun.report.compare import sweep_status
+
+    log.info("%s", sweep_status(Path(str(hc.sweep.dir)), list(cfg.compare.methods), cfg.pretext.name))
 
 
 # Hydra's launchers and sweepers that come with `pip install 'sslrun[sweep]'`, by the option that needs them

@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 
 class Stage(Enum):
@@ -132,6 +132,13 @@ class Monitor(Enum):
     accuracy = "accuracy"
 
 
+class ScratchPhases(Enum):
+    """How the scratch baseline trains when it has no scratch_epochs of its own (sslrun/downstream/finetune.py)."""
+
+    same = "same"  # finetune's phases, its random encoder frozen where the pretrained one is: equal updates per layer
+    all_layers = "all_layers"  # every layer in both phases (the seed documents' baselines: more encoder updates)
+
+
 class Freeze(Enum):
     encoder = "encoder"  # the whole encoder is frozen in phase 1
     backbone = "backbone"  # only layers before the encoder's dense "neck" (seeds 000, 004)
@@ -143,8 +150,8 @@ class DatasetConfig:
     name: str = MISSING
     source: DataSource = DataSource.auto
     path: str | None = None
-    image_size: int = MISSING
-    channels: int = MISSING
+    image_size: Optional[int] = MISSING  # noqa: UP045  null (image_folder): from the images (sslrun/data/fit.py)
+    channels: Optional[int] = MISSING  # noqa: UP045  null (image_folder): 1 if every image is grayscale, else 3
     num_classes: int | None = MISSING  # null: from the data (image folders)
     download: bool = True
     pool: Pool = Pool.auto
@@ -263,7 +270,7 @@ class DownstreamConfig:
     val_per_class: int = MISSING
     batch_size: int = MISSING
     label_budgets: Optional[list[Any]] = None  # noqa: UP045  a study: several budgets, numbers or "all"
-    repeats: int = 1  # label draws per budget (seeded by repeat); pretext is trained once
+    repeats: int = 3  # label draws per budget (seeded by repeat); pretext is trained once
     evals: list[str] = field(default_factory=lambda: ["finetune", "scratch"])
     linear_epochs: int = 100
     linear_lr: float = 1e-2
@@ -277,6 +284,7 @@ class DownstreamConfig:
     draw: Draw = Draw.stratified
     val_split: Optional[float] = None  # noqa: UP045
     val_from_test: int = 0
+    cache: bool = True  # reuse the scratch baseline's result of an identical earlier run (<cache_dir>/downstream)
 
 
 @dataclass
@@ -296,6 +304,7 @@ class FinetuneConfig(DownstreamConfig):
     lr_schedule: LrSchedule = LrSchedule.constant  # per phase; cosine: from the phase's rate to 0 at its last step
     scratch_epochs: Optional[int] = None  # noqa: UP045  null: the scratch baseline gets finetune's two phases
     scratch_lr: Optional[float] = None  # noqa: UP045
+    scratch_phases: ScratchPhases = ScratchPhases.same  # the fair default: the same updates to every layer
     augment: ViewConfig = field(default_factory=lambda: ViewConfig(preset="none"))
     tta: Tta = Tta.none
     steps_per_execution: int = 1  # Keras' compile(steps_per_execution=): batches per graph call (same updates)
@@ -322,6 +331,14 @@ class TrainerConfig:
     progress: bool = True
 
 
+# ---------------------------------------------------------------- compare
+@dataclass
+class CompareConfig:
+    """experiment=compare: the pretext methods its multirun sweeps (one job each, the same label draws)."""
+
+    methods: list[str] = field(default_factory=lambda: ["rotation", "simclr", "vicreg"])
+
+
 # ---------------------------------------------------------------- top level
 @dataclass
 class Config:
@@ -330,6 +347,7 @@ class Config:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
     seed: int = 0
     stage: Stage = Stage.all
     data_dir: str | None = None
@@ -339,7 +357,18 @@ class Config:
     objective: Objective = Objective.ssl_val_accuracy
 
 
+def sweep_values(values: Any) -> str:
+    """`${sslrun.sweep:${compare.methods}}`: a list as a Hydra sweep ("a,b,c"), for hydra.sweeper.params."""
+    items = list(values)
+    if not items:
+        raise ValueError("compare.methods is empty: name at least two pretext methods, e.g. "
+                         "compare.methods=[rotation,simclr]")
+    return ",".join(str(v) for v in items)
+
+
 def register_schemas() -> None:
+    if not OmegaConf.has_resolver("sslrun.sweep"):
+        OmegaConf.register_new_resolver("sslrun.sweep", sweep_values)
     cs = ConfigStore.instance()
     cs.store(name="sslrun_schema", node=Config)
     for group, name, node in [

@@ -18,6 +18,7 @@ import sslrun
 from sslrun.config import pretext_from
 from sslrun.data.base import RawData
 from sslrun.data.datasets import DATASETS
+from sslrun.data.fit import fit_to_data
 from sslrun.data.splits import Budget, Splits, make_splits
 from sslrun.downstream.evals import BASELINE, EVALS, FEATURE_EVALS, headline, uses_frozen_features
 from sslrun.downstream.export import export_classifier
@@ -33,6 +34,7 @@ from sslrun.encoders import ENCODERS, build_encoder
 from sslrun.errors import SslrunError
 from sslrun.precision import dtype_policy, resolve_precision
 from sslrun.pretext import PRETEXTS
+from sslrun.report.answer import answer
 from sslrun.report.stats import summarize
 from sslrun.report.summary import print_table, write_history_csv, write_reports
 from sslrun.tfboot import onednn_setting
@@ -127,6 +129,7 @@ def budgets(d: DictConfig) -> list[Budget]:
 
 
 def load_raw(cfg: DictConfig) -> RawData:
+    fit_to_data(cfg)  # idempotent: run() did it already; a caller of this stage alone gets the same choices
     params = OmegaConf.to_container(cfg.dataset, resolve=True, enum_to_str=True)
     for key in ("pool", "train_limit", "test_limit"):
         params.pop(key, None)
@@ -177,7 +180,7 @@ def run_downstream(cfg: DictConfig, raw: RawData, image_shape: tuple, pretext_di
     encoders = (lambda: load_pretrained_encoder(pretext_dir, image_shape)[0],
                 lambda: build_encoder(enc["name"], image_shape, enc.get("width", 1.0), enc.get("input_scale", 1.0)))
     tb_root = run_dir / "tensorboard" / "downstream" if cfg.tensorboard else None
-    study = run_study(raw, budgets(cfg.downstream), cfg, encoders, tb_root, cfg.trainer.progress)
+    study = run_study(raw, budgets(cfg.downstream), cfg, encoders, tb_root, cfg.trainer.progress, enc)
     write_history_csv(study.rows, run_dir / "results.csv")
     write_history_csv(study.history, run_dir / "downstream" / "history.csv")
     study.model = export_classifier(run_dir, study.first, study.first_splits, cfg.downstream,
@@ -196,6 +199,7 @@ def _setup(cfg: DictConfig) -> None:
 
 def run(cfg: DictConfig, run_dir: Path) -> float | None:
     """The stages in run_dir, by one process at a time, refused if run_dir holds a run of another config."""
+    fit_to_data(cfg)  # dataset.image_size/channels null, encoder=auto: chosen from the images, and logged
     check_config(cfg)  # first: a bad config writes nothing
     with claim_run_dir(cfg, run_dir):
         return run_stages(cfg, run_dir)
@@ -252,11 +256,14 @@ def _run_stages(cfg: DictConfig, run_dir: Path, hardware: dict[str, Any]) -> flo
         study = run_downstream(cfg, raw, splits.image_shape, pretext_dir, run_dir)
         metrics.update(study_metrics(study, budgets(cfg.downstream)[0].key, list(cfg.downstream.evals)))
         metrics["model"] = study.model  # <run dir>/model/: which classifier, and why
+        metrics["answer"] = answer(metrics)
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     plots = make_plots(run_dir, study, splits.class_names) if study else {}
     write_reports(run_dir, metrics, "sslrun " + " ".join(sys.argv[1:]), plots)
     print_table(metrics)
     log.info("run finished in %.1fs; metrics in %s", metrics["seconds"], run_dir / "metrics.json")
+    for line in metrics.get("answer", []):  # the run's answer is what the terminal ends with
+        print(line, flush=True)
     return metrics.get(cfg.objective.value)
 
 

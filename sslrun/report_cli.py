@@ -66,6 +66,7 @@ examples:
   sslrun-report outputs/multirun/2024-05-01/12-00-00
   sslrun-report outputs/multirun/2024-05-01/12-00-00 --pool seed --format json
   sslrun-report outputs/ --out reports/all   # also report.md, summary.csv, summary.json, PNGs
+  sslrun-report --compare outputs/multirun/2024-05-01/12-00-00   # experiment=compare's compare.md again
 """
 
 
@@ -310,14 +311,35 @@ def parser() -> argparse.ArgumentParser:
                         "budget on an axis, so they leave the budget overrides (downstream."
                         "labels_per_class, num_labels, label_fraction, label_budgets) out of "
                         "the group names")
+    p.add_argument("--compare", action="store_true",
+                   help="PATH is a compare sweep (sslrun -m experiment=compare): write compare.md, compare.csv, "
+                        "compare.json and its figures into --out (default: the sweep directory) and print "
+                        "compare.md")
     p.add_argument("--pool", metavar="KEY", action="append", default=[],
                    help="do not group by this override: runs differing only in KEY are pooled "
                         "(repeatable; e.g. --pool seed)")
     return p
 
 
+def compare_main(args: argparse.Namespace) -> int:
+    from sslrun.report.compare import CompareError, write_compare
+
+    if len(args.paths) != 1 or not Path(args.paths[0]).is_dir():
+        print(f"{PROG}: error: --compare takes one sweep directory, got {' '.join(args.paths)}", file=sys.stderr)
+        return 2
+    try:
+        path, _ = write_compare(Path(args.paths[0]), args.out)
+    except (CompareError, ReportError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    sys.stdout.write(path.read_text())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.compare:
+        return compare_main(args)
     try:
         runs = load_runs(args.paths)
         varying, common = split_overrides(runs, tuple(args.pool))

@@ -33,8 +33,12 @@ def test_smoke_run_writes_every_artifact(tmp_path):
     # the schedule's learning rate at each epoch's end: the peak after the 1-epoch warm-up, 0 at the end
     rate = [float(r.split(",")[history[0].split(",").index("learning_rate")]) for r in history[1:]]
     assert rate == [pytest.approx(1e-3), pytest.approx(0.0, abs=1e-9)]
-    assert "from scratch (baseline)" in res.stdout and "fine-tuned from pretext" in res.stdout
+    assert "from scratch, same schedule (baseline)" in res.stdout and "fine-tuned from pretext" in res.stdout
     assert set(metrics["downstream"]) == {"finetune", "scratch"}
+    # the terminal ends with the answer, and report.md opens with it
+    last = res.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"{metrics['pretext_task']} pretext: ") and " points over the same network" in last
+    assert metrics["answer"] == [last] and f"**{last}.**" in (run / "report.md").read_text().splitlines()[2]
     assert not list(run.rglob("*.tmp*"))
 
 

@@ -32,9 +32,13 @@ def test_every_option_composes(group, option):
 
 
 def test_defaults():
+    from sslrun.data.fit import fit_to_data
+
     cfg = _compose([])
     assert (cfg.dataset.name, cfg.pretext.name, cfg.encoder.name, cfg.downstream.name) == (
-        "fashion_mnist", "rotation", "small_cnn", "finetune")
+        "fashion_mnist", "rotation", "auto", "finetune")
+    fit_to_data(cfg)  # what the run uses: chosen before any work
+    assert cfg.encoder.name == "small_cnn"
     assert cfg.pretext["from"] is None and cfg.downstream.labels_per_class == 100
     assert list(cfg.downstream.evals) == ["finetune", "scratch"]
 

@@ -35,7 +35,7 @@ def test_every_seed_document_has_a_preset_and_a_plus_version():
 def test_first_comment_line_is_the_command(name):
     lines = (conf_dir() / "experiment" / f"{name}.yaml").read_text().splitlines()
     assert lines[0] == "# @package _global_"
-    assert lines[1].startswith(f"# sslrun -m experiment={name}" if name.startswith("hpo") else
+    assert lines[1].startswith(f"# sslrun -m experiment={name}" if _is_sweep(name) else
                                f"# sslrun experiment={name}  -- ")
     if name.startswith("seed"):
         assert "document" in lines[1]  # and what the document reports
@@ -76,7 +76,12 @@ def _marks(name: str):
     return pytest.param(name, marks=pytest.mark.slow) if cfg.encoder.name.startswith("resnet") else name
 
 
-@pytest.mark.parametrize("name", [_marks(p) for p in PRESETS if not p.startswith("hpo")])
+def _is_sweep(name: str) -> bool:
+    """Presets that are multiruns (`sslrun -m`): Optuna's, and compare (tests/test_compare.py runs it)."""
+    return name.startswith("hpo") or name == "compare"
+
+
+@pytest.mark.parametrize("name", [_marks(p) for p in PRESETS if not _is_sweep(p)])
 def test_preset_runs_one_step_on_fixtures(name, tmp_path):
     from sslrun.pipeline import run
 

@@ -453,8 +453,8 @@ def load_image_folder(
     With `cache_dir`, decoded arrays are kept in cache_dir/image_folder/<key>.npz, the key
     covering the file list with sizes and mtimes and every argument.
     """
+    root = _check_root(path)  # first: a missing folder is the problem to name, not the sizes chosen from it
     _check_options(image_size, channels, on_bad_image)
-    root = _check_root(path)
     class_names = _class_names(root)
     _check_two_classes(root, class_names)  # not in describe_image_folder: it reports such a folder
     if (root / "test").is_dir():

@@ -21,6 +21,7 @@ from sslrun.downstream.finetune import finetune
 from sslrun.downstream.knn import knn_eval
 from sslrun.downstream.linear import linear_probe
 from sslrun.downstream.propagate import propagate_eval
+from sslrun.downstream.result_cache import baseline_key_parts, cached_baseline
 from sslrun.downstream.selftrain import selftrain
 from sslrun.registry import Registry
 
@@ -34,6 +35,9 @@ class EvalInputs:
     seed: int
     tb_dir: Path | None = None  # TensorBoard logs of this evaluation's phases, when on
     cache: dict = field(default_factory=dict)  # one per study: what depends only on the encoder and the pool
+    baseline_cache: Path | None = None  # <cache_dir>/downstream: scratch results of identical earlier runs
+    encoder_info: dict = field(default_factory=dict)  # the architecture (name, width, input_scale): the cache key
+    lock_timeout: float | None = None
 
 
 EVALS: Registry[dict[str, Any]] = Registry("evaluation")
@@ -46,7 +50,13 @@ def _finetune(inp: EvalInputs) -> dict[str, Any]:
 
 @EVALS.register("scratch")
 def _scratch(inp: EvalInputs) -> dict[str, Any]:
-    return finetune(inp.scratch(), inp.splits, inp.d, inp.seed, "scratch", pretrained=False, tb_dir=inp.tb_dir)
+    def train() -> dict[str, Any]:
+        return finetune(inp.scratch(), inp.splits, inp.d, inp.seed, "scratch", pretrained=False, tb_dir=inp.tb_dir)
+
+    if inp.baseline_cache is None:
+        return train()
+    parts = baseline_key_parts(inp.splits, inp.d, inp.encoder_info, inp.seed)
+    return cached_baseline(inp.baseline_cache, parts, train, inp.lock_timeout)
 
 
 @EVALS.register("selftrain")

@@ -64,6 +64,21 @@ def label_augmenter(d: DictConfig, image_shape: tuple[int, ...], seed: int) -> k
     return build_augmenter(tuple(image_shape), augment, seed, key="downstream.augment")
 
 
+class UpdateCounter(keras.callbacks.Callback):
+    """Each epoch's optimizer updates, read from the optimizer itself: the history then shows how many
+    updates every part of the network got (the fair-protocol check reads it, not the config)."""
+
+    def __init__(self):
+        super().__init__()
+        self.per_epoch: list[int] = []
+        self._seen = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        total = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        self.per_epoch.append(total - self._seen)
+        self._seen = total
+
+
 def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: DictConfig, seed: int,
                tb_dir: Path | None = None, weights: np.ndarray | None = None) -> list[dict]:
     if epochs <= 0:
@@ -79,7 +94,8 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
     train = image_batches(splits.labeled_x, splits.labeled_y, batch_size=d.batch_size, shuffle=True, seed=seed,
                           weights=weights)
     val = image_batches(splits.val_x, splits.val_y, batch_size=256, shuffle=False) if len(splits.val_x) else None
-    callbacks = [RichProgress(label, epochs, steps, show_bars=True)]
+    updates = UpdateCounter()
+    callbacks = [RichProgress(label, epochs, steps, show_bars=True), updates]
     monitor = getattr(d.patience_monitor, "value", d.patience_monitor)
     if d.patience and (val is not None or not monitor.startswith("val_")):
         # val_*: keep the best weights; a training metric (seed 001's `accuracy`) only stops, as Keras does
@@ -92,32 +108,54 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
         callbacks=callbacks,
     )
     keys = list(history.history)
-    return [{"epoch": i + 1, **{k: float(history.history[k][i]) for k in keys}} for i in range(len(history.epoch))]
+    return [{"epoch": i + 1, **{k: float(history.history[k][i]) for k in keys}, "updates": updates.per_epoch[i]}
+            for i in range(len(history.epoch))]
+
+
+def trainable_parameters(layer: keras.Layer) -> int:
+    return int(sum(np.prod(w.shape) for w in layer.trainable_weights))
+
+
+def phases(d: DictConfig, pretrained: bool) -> list[tuple[str, int, float, bool]]:
+    """(phase, epochs, learning rate, encoder frozen) of a classifier's training.
+
+    The pretrained arm: `frozen_epochs` of the head alone at `frozen_lr`, then `unfrozen_epochs` of everything at
+    `unfrozen_lr`. The scratch baseline, with `scratch_phases=same`, runs exactly these phases, its random encoder
+    frozen where the pretrained one is, so both arms give every layer the same number of updates at the same
+    rates; with `all_layers` (the seed documents' baselines) it trains everything in both phases; with
+    `scratch_epochs` set it has its own single phase (seed 004)."""
+    phase2 = d.unfrozen_epochs
+    if pretrained:
+        return [("frozen", d.frozen_epochs, d.frozen_lr, True), ("unfrozen", phase2, d.unfrozen_lr, False)]
+    if d.scratch_epochs is not None:
+        return [("scratch", d.scratch_epochs, d.scratch_lr if d.scratch_lr is not None else d.frozen_lr, False)]
+    same = getattr(d.scratch_phases, "value", d.scratch_phases) == "same"
+    return [("frozen" if same else "phase1", d.frozen_epochs, d.frozen_lr, same),
+            ("unfrozen" if same else "phase2", phase2, d.unfrozen_lr, False)]
 
 
 def train_classifier(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, name: str, pretrained: bool,
                      tb_dir: Path | None = None, unfrozen_epochs: int | None = None,
                      weights: np.ndarray | None = None) -> tuple[keras.Model, list[dict]]:
-    """encoder + a new head trained on splits.labeled_*: phase 1 (`frozen_epochs`, `frozen_lr`), then phase 2
-    (`unfrozen_epochs` unless given, `unfrozen_lr`). A pretrained encoder is frozen in phase 1; the scratch
-    baseline trains everything in both phases, with the same epochs and learning rates. `weights`: per
-    labeled image, its weight in the loss."""
+    """encoder + a new head trained on splits.labeled_* through `phases(d, pretrained)` (`unfrozen_epochs`,
+    if given, replaces the second phase's epochs). `weights`: per labeled image, its weight in the loss."""
     keras.utils.set_random_seed(seed)  # the same head init and batch order for finetune and scratch
     augmenter = label_augmenter(d, splits.image_shape, seed)
     model = classifier(encoder, splits.num_classes, d.head_dropout, augmenter, getattr(d.head_init, "value", d.head_init))
     rows = []
-    phases = [("frozen" if pretrained else "phase1", d.frozen_epochs, d.frozen_lr),
-              ("unfrozen" if pretrained else "phase2",
-               d.unfrozen_epochs if unfrozen_epochs is None else unfrozen_epochs, d.unfrozen_lr)]
-    if not pretrained and d.scratch_epochs is not None:  # the baseline's own schedule (seed 004)
-        phases = [("scratch", d.scratch_epochs, d.scratch_lr if d.scratch_lr is not None else d.frozen_lr)]
-    for i, (phase, epochs, lr) in enumerate(phases):
-        if i == 0 and pretrained:
+    plan = phases(d, pretrained)
+    if unfrozen_epochs is not None and len(plan) == 2:
+        plan[1] = (plan[1][0], unfrozen_epochs, *plan[1][2:])
+    for i, (phase, epochs, lr, frozen) in enumerate(plan):
+        if frozen:
             freeze(encoder, getattr(d.freeze, "value", d.freeze))
-        if i == 1:
+        else:
             unfreeze(encoder)
         tb = tb_dir / phase if tb_dir is not None else None
-        rows += [{"phase": phase, **r}
+        # which parameters this phase's updates reach: the history shows each layer group's update count
+        trains = {"encoder_trainable_params": trainable_parameters(encoder),
+                  "head_trainable_params": trainable_parameters(model.get_layer("classifier")), "peak_lr": lr}
+        rows += [{"phase": phase, **r, **trains}
                  for r in _fit_phase(model, splits, f"{name} {phase}", epochs, lr, d, seed + i, tb, weights)]
     return model, rows
 

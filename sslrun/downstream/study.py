@@ -39,10 +39,11 @@ def label_draw(d: DictConfig) -> LabelDraw:
 
 def run_study(
     raw: RawData, budgets: list[Budget], cfg: DictConfig, encoders: tuple[Callable, Callable], tb_root: Path | None,
-    show_bars: bool = True,
+    show_bars: bool = True, encoder_info: dict | None = None,
 ) -> StudyResult:
     """Each (budget, repeat) draws its own labels; every evaluation of that pair sees the same draw."""
     d, out, cache = cfg.downstream, StudyResult(), {}
+    baseline_cache = Path(cfg.cache_dir).expanduser() / "downstream" if d.cache else None
     total = len(budgets) * d.repeats * len(d.evals)
     progress = progress_bars(show_bars) or Progress(disable=True)  # disabled: the log lines below remain
     with progress:
@@ -56,12 +57,13 @@ def run_study(
                     progress.update(task, description=f"{name} budget {budget.key} repeat {repeat + 1}/{d.repeats}")
                     tb = tb_root / name / f"budget_{budget.key}" / f"repeat_{repeat}" if tb_root else None
                     inputs = EvalInputs(*encoders, splits=splits, d=d, seed=cfg.seed + repeat * REPEAT_SEED_STRIDE,
-                                        tb_dir=tb, cache=cache)
+                                        tb_dir=tb, cache=cache, baseline_cache=baseline_cache,
+                                        encoder_info=encoder_info or {}, lock_timeout=cfg.lock_timeout)
                     result = EVALS.get(name)(inputs)
                     _record(out, name, budget, repeat, splits, result)
                     progress.advance(task)
-                    log.info("%s budget %s repeat %d: test accuracy %.4f (%.1fs)", name, budget.key, repeat,
-                             result["test_accuracy"], result["seconds"])
+                    log.info("%s budget %s repeat %d: test accuracy %.4f (%.1fs%s)", name, budget.key, repeat,
+                             result["test_accuracy"], result["seconds"], ", cached" if result.get("cached") else "")
     return out
 
 
@@ -69,7 +71,7 @@ def _record(out: StudyResult, name: str, budget: Budget, repeat: int, splits: Sp
     out.rows.append({"eval": name, "budget": budget.key, "labeled": len(splits.labeled_y), "repeat": repeat,
                      "test_accuracy": result["test_accuracy"], "test_loss": result["test_loss"],
                      "val_accuracy": result.get("val_accuracy"),
-                     "seconds": result["seconds"]})
+                     "seconds": result["seconds"], "cached": bool(result.get("cached", False))})
     out.history += [{"eval": name, "budget": budget.key, "repeat": repeat, **row} for row in result.pop("history")]
     if name not in out.first:
         out.first[name] = result  # keeps "predictions" for the prediction grid

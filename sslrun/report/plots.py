@@ -31,7 +31,7 @@ DPI = 110
 WRONG = "tab:red"
 # history.csv columns that are bookkeeping, not curves
 NOT_CURVES = {"epoch", "eval", "phase", "budget", "repeat", "learning_rate", "lr", "seconds",
-              "time"}
+              "time", "updates", "encoder_trainable_params", "head_trainable_params", "peak_lr"}
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -181,6 +181,45 @@ def plot_label_efficiency(summary: list[dict[str, Any]], path: str | os.PathLike
     ax.set_title("label efficiency (bands: 95% CI of the mean)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_compare(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
+    """A compare sweep's test accuracy (%) per method, one panel per label budget: a bar per method in rank
+    order with its 95% CI, the scratch baseline as a dashed line with its interval shaded."""
+    budgets = list(dict.fromkeys(r["budget"] for r in rows if r.get("test_pct") is not None))
+    if not budgets:
+        return _placeholder(path, "no results to plot")
+    n_methods = max(sum(1 for r in rows if r["budget"] == b) for b in budgets)
+    nrows, ncols = _grid(len(budgets), 3)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(3.5, 0.8 * n_methods + 1.5) * ncols, 4.2 * nrows),
+                             squeeze=False)
+    for ax, budget in zip(axes.flat, budgets, strict=False):
+        mine = [r for r in rows if r["budget"] == budget and r.get("test_pct") is not None]
+        methods = [r for r in mine if r["method"] != "scratch"]
+        x = np.arange(len(methods))
+        y = np.array([r["test_pct"] for r in methods], dtype=float)
+        low = np.array([np.nan if r["ci_low_pct"] is None else r["ci_low_pct"] for r in methods], dtype=float)
+        high = np.array([np.nan if r["ci_high_pct"] is None else r["ci_high_pct"] for r in methods], dtype=float)
+        err = np.nan_to_num(np.vstack([y - low, high - y]), nan=0.0)
+        ax.bar(x, y, color=[f"C{i % 10}" for i in range(len(methods))], alpha=0.8)
+        ax.errorbar(x, y, yerr=err, fmt="none", ecolor="black", capsize=4)
+        base = next((r for r in mine if r["method"] == "scratch"), None)
+        if base is not None:
+            ax.axhline(base["test_pct"], color="black", linestyle="--", linewidth=1, label="scratch")
+            if base.get("ci_low_pct") is not None:
+                ax.axhspan(base["ci_low_pct"], base["ci_high_pct"], color="grey", alpha=0.2, linewidth=0)
+            ax.legend(fontsize=8, loc="lower right")
+        ax.set_xticks(x, [r["method"] for r in methods], fontsize=9)
+        values = [v for v in (*low, *y, *([base["test_pct"]] if base else [])) if np.isfinite(v)]
+        if values:
+            ax.set_ylim(max(0.0, min(values) - 5), min(100.0, max(np.nan_to_num(high, nan=0).max(), max(values)) + 3))
+        ax.set_title(f"budget {budget}: {mine[0]['labeled']:,} labeled")
+        ax.set_ylabel("test accuracy (%), 95% CI")
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(budgets):]:
+        ax.axis("off")
     fig.tight_layout()
     return save_figure(fig, path)
 

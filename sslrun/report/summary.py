@@ -57,12 +57,14 @@ def study_rows(metrics: dict[str, Any]) -> list[tuple[str, ...]]:
         vs = s.get("vs_scratch") or {}
         diff = "-" if not vs else f"{100 * vs['diff_mean']:+.2f}"
         p = "-" if vs.get("p_value") is None else f"{vs['p_value']:.3g}"
-        rows.append((s["eval"], str(s["budget"]), str(s["labeled"]), str(s["n"]), _pct(s["mean"]), std, ci, diff, p))
+        p_t = "-" if vs.get("p_t") is None else f"{vs['p_t']:.3g}"
+        rows.append((s["eval"], str(s["budget"]), str(s["labeled"]), str(s["n"]), _pct(s["mean"]), std, ci, diff, p_t,
+                     p))
     return rows
 
 
 STUDY_COLUMNS = ("eval", "budget", "labeled", "repeats", "mean", "std (pts)", "95% CI", "vs scratch (pts)",
-                 "p (Wilcoxon)")
+                 "p (paired t)", "p (Wilcoxon)")
 
 
 def print_table(metrics: dict[str, Any]) -> None:
@@ -94,6 +96,8 @@ def report_markdown(metrics: dict[str, Any], command: str, plots: dict[str, Path
     lines = [
         f"# sslrun report: {metrics['pretext_task']} on {metrics['dataset']}",
         "",
+        *[f"**{line}.**" for line in metrics.get("answer", [])],
+        *([""] if metrics.get("answer") else []),
         f"Command: `{command}`",
         "",
         f"Splits: {sizes['pretext']} unlabeled for pretext ({metrics.get('pretext_pool', 'train')}), "
@@ -109,8 +113,8 @@ def report_markdown(metrics: dict[str, Any], command: str, plots: dict[str, Path
         lines += ["", f"Gain of pretext training over the scratch baseline: **{100 * metrics['gain']:+.2f}** points."]
     if _is_study(metrics):
         lines += ["", "## Study", "", "Mean test accuracy over repeats (label draws); 95% CI of the mean from "
-                  "Student's t; paired difference against `scratch` on the same draws, Wilcoxon signed-rank "
-                  "test (two-sided).", "",
+                  "Student's t; paired difference against `scratch` on the same draws: the paired t-test (the one "
+                  "its interval inverts) and the Wilcoxon signed-rank test, both two-sided.", "",
                   f"| {' | '.join(STUDY_COLUMNS)} |", "|" + " --- |" * len(STUDY_COLUMNS)]
         lines += [f"| {' | '.join(row)} |" for row in study_rows(metrics)]
     for name, path in (plots or {}).items():

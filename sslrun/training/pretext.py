@@ -17,6 +17,7 @@ import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
 import sslrun
+from sslrun.data.fit import fit_to_data
 from sslrun.data.pipeline import epoch_batches, image_batches
 from sslrun.data.splits import Splits
 from sslrun.encoders import build_encoder
@@ -109,6 +110,7 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
 
     Resumes from out/checkpoints when an earlier attempt was interrupted.
     """
+    fit_to_data(cfg)  # encoder=auto named: idempotent, as in pipeline.run
     out.mkdir(parents=True, exist_ok=True)
     clean_temp_files(out)
     trainer = cfg.trainer
