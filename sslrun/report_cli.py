@@ -8,8 +8,6 @@ between them.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import re
@@ -23,10 +21,9 @@ import yaml
 
 from sslrun.atomic import atomic_write_text
 from sslrun.report.names import EVAL_ORDER
+from sslrun.report.results import RESULTS, ReportError, csv_text, read_results
 
 PROG = "sslrun-report"
-RESULTS = "results.csv"
-NEEDED = ("eval", "budget", "repeat", "test_accuracy")
 ALL_RUNS = "(all runs)"  # the group name when no override differs
 # overrides that only choose the label budget: the figures draw budgets on their own axis (a panel
 # per budget, the x of label efficiency), so runs differing only in these share a line and a colour
@@ -68,10 +65,6 @@ examples:
   sslrun-report outputs/ --out reports/all   # also report.md, summary.csv, summary.json, PNGs
   sslrun-report --compare outputs/multirun/2024-05-01/12-00-00   # experiment=compare's compare.md again
 """
-
-
-class ReportError(Exception):
-    """A problem with the user's input; printed as `sslrun-report: error: ...`, exit code 2."""
 
 
 @dataclass
@@ -127,21 +120,6 @@ def read_overrides(run: Path) -> dict[str, str]:
         if not key.startswith("hydra."):
             out[key] = value
     return out
-
-
-def read_results(run: Path) -> list[dict[str, Any]]:
-    path = run / RESULTS
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in NEEDED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ReportError(f"{path} lacks the column(s) {', '.join(missing)} "
-                              f"(has: {', '.join(reader.fieldnames or []) or 'nothing'})")
-        try:
-            return [{**row, "repeat": int(row["repeat"]), "labeled": int(row.get("labeled") or 0),
-                     "test_accuracy": float(row["test_accuracy"])} for row in reader]
-        except ValueError as err:
-            raise ReportError(f"{path} line {reader.line_num}: {err}") from err
 
 
 def load_runs(paths: list[str | os.PathLike]) -> list[Run]:
@@ -259,11 +237,7 @@ def markdown(rows: list[dict[str, Any]], runs: list[Run], varying: list[str],
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
-    return buf.getvalue()
+    return csv_text(rows, COLUMNS)
 
 
 def to_json(rows: list[dict[str, Any]]) -> str:

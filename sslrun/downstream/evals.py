@@ -38,6 +38,7 @@ class EvalInputs:
     baseline_cache: Path | None = None  # <cache_dir>/downstream: scratch results of identical earlier runs
     encoder_info: dict = field(default_factory=dict)  # the architecture (name, width, input_scale): the cache key
     lock_timeout: float | None = None
+    keeps_classifier: bool = True  # whether the study keeps this result's classifier (its first draw: the export)
 
 
 EVALS: Registry[dict[str, Any]] = Registry("evaluation")
@@ -56,7 +57,7 @@ def _scratch(inp: EvalInputs) -> dict[str, Any]:
     if inp.baseline_cache is None:
         return train()
     parts = baseline_key_parts(inp.splits, inp.d, inp.encoder_info, inp.seed)
-    return cached_baseline(inp.baseline_cache, parts, train, inp.lock_timeout)
+    return cached_baseline(inp.baseline_cache, parts, train, inp.lock_timeout, inp.keeps_classifier)
 
 
 @EVALS.register("selftrain")

@@ -64,8 +64,9 @@ def baseline_key_parts(splits: Splits, d: DictConfig, encoder: dict[str, Any], s
 
 
 def cached_baseline(root: Path, parts: dict[str, Any], train: Callable[[], dict[str, Any]],
-                    lock_timeout: float | None = None) -> dict[str, Any]:
-    """The baseline's result from root/<key>/, or train() it (once, under the key's lock) and store it there."""
+                    lock_timeout: float | None = None, with_classifier: bool = True) -> dict[str, Any]:
+    """The baseline's result from root/<key>/, or train() it (once, under the key's lock) and store it there.
+    with_classifier=False: a hit does not load the classifier (only the study's first draw keeps one)."""
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
     entry = root / key
     if not (entry / RESULT).is_file():
@@ -74,7 +75,7 @@ def cached_baseline(root: Path, parts: dict[str, Any], train: Callable[[], dict[
                 result = train()
                 _store(entry, parts, result)
                 return {**result, "cached": False, "cache_key": key}
-    result = _load(entry)
+    result = _load(entry, with_classifier)
     log.info("scratch: reusing cache key %s (%s; trained in %.1fs); downstream.cache=false retrains", key, entry,
              result["seconds"])
     return {**result, "cached": True, "cache_key": key}
@@ -90,9 +91,9 @@ def _store(entry: Path, parts: dict[str, Any], result: dict[str, Any]) -> None:
         atomic_write_json(tmp / RESULT, keep)
 
 
-def _load(entry: Path) -> dict[str, Any]:
+def _load(entry: Path, with_classifier: bool) -> dict[str, Any]:
     result = json.loads((entry / RESULT).read_text())
     result["predictions"] = np.load(entry / PREDICTIONS)
-    if (entry / CLASSIFIER).is_file():
+    if with_classifier and (entry / CLASSIFIER).is_file():
         result["classifier"] = keras.models.load_model(entry / CLASSIFIER, compile=False)
     return result

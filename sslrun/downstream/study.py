@@ -58,7 +58,8 @@ def run_study(
                     tb = tb_root / name / f"budget_{budget.key}" / f"repeat_{repeat}" if tb_root else None
                     inputs = EvalInputs(*encoders, splits=splits, d=d, seed=cfg.seed + repeat * REPEAT_SEED_STRIDE,
                                         tb_dir=tb, cache=cache, baseline_cache=baseline_cache,
-                                        encoder_info=encoder_info or {}, lock_timeout=cfg.lock_timeout)
+                                        encoder_info=encoder_info or {}, lock_timeout=cfg.lock_timeout,
+                                        keeps_classifier=name not in out.first)
                     result = EVALS.get(name)(inputs)
                     _record(out, name, budget, repeat, splits, result)
                     progress.advance(task)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from sslrun.atomic import atomic_write_text
+from sslrun.report.results import csv_text, read_results
 from sslrun.report.stats import BASELINE, holm, mean_ci, paired_vs_baseline
 
 COLUMNS = ["budget", "labeled", "rank", "method", "eval", "draws", "val_pct", "test_pct", "ci_low_pct", "ci_high_pct",
@@ -55,8 +56,6 @@ class MethodRun:
 
 def load_method_runs(sweep: Path) -> list[MethodRun]:
     """The finished runs under `sweep` (metrics.json and results.csv), one per method."""
-    from sslrun.report_cli import read_results  # the results.csv reader and its checks
-
     runs, seen = [], {}
     for metrics_file in sorted(sweep.rglob("metrics.json")):
         run = metrics_file.parent
@@ -289,14 +288,7 @@ def figures(rows: list[dict[str, Any]], runs: list[MethodRun], out: Path) -> dic
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    return csv_text(rows, COLUMNS)
 
 
 def write_compare(sweep: Path, out: Path | None = None) -> tuple[Path, list[str]]:
