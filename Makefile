@@ -31,7 +31,7 @@ run: data
 	$(BIN)/sslrun $(RUN_ARGS)
 
 test: install
-	$(BIN)/python -m pytest -q -n 2  # two workers: most tests wait on subprocesses, so 2 cores stay busy
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal  # two workers: most tests wait on subprocesses, so 2 cores stay busy; an idle one takes the other's queued tests
 
 smoke: install
 	$(BIN)/sslrun experiment=smoke

@@ -285,6 +285,7 @@ class DownstreamConfig:
     val_split: Optional[float] = None  # noqa: UP045
     val_from_test: int = 0
     cache: bool = True  # reuse the scratch baseline's result of an identical earlier run (<cache_dir>/downstream)
+    saved_model: bool = True  # model/ also holds a TensorFlow SavedModel for serving (seconds per run to write)
 
 
 @dataclass

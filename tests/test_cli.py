@@ -26,8 +26,10 @@ def test_smoke_run_writes_every_artifact(tmp_path):
         assert 0.0 <= abs(metrics[key]) <= 1.0
     assert metrics["pretext"]["epochs"] == 2 and metrics["pretext"]["seconds"] > 0
     for name in ("pretext/encoder.weights.h5", "pretext/COMPLETE", "pretext/history.csv",
-                 "pretext/config.yaml", "downstream/history.csv", "report.md", ".hydra/config.yaml"):
+                 "pretext/config.yaml", "downstream/history.csv", "report.md", ".hydra/config.yaml",
+                 "model/model.keras", "model/info.json"):
         assert (run / name).is_file(), name
+    assert not (run / "model" / "saved_model").exists()  # the smoke preset writes no SavedModel (seconds)
     history = (run / "pretext/history.csv").read_text().splitlines()
     assert len(history) == 3  # header + 2 epochs
     # the schedule's learning rate at each epoch's end: the peak after the 1-epoch warm-up, 0 at the end

@@ -53,7 +53,8 @@ def run(tmp_path_factory) -> dict:
             "pretext.cache=false", "trainer.batch_size=16", "trainer.steps_per_epoch=4",
             "trainer.epochs=1", "downstream.frozen_epochs=1", "downstream.unfrozen_epochs=2",
             "downstream.labels_per_class=5", "downstream.val_per_class=3", "downstream.evals=[finetune,linear]",
-            "downstream.tta=flip", "downstream.feature_flip=true", f"hydra.run.dir={run_dir}"]
+            "downstream.tta=flip", "downstream.feature_flip=true", "downstream.saved_model=true",
+            f"hydra.run.dir={run_dir}"]
     proc = run_cli(args, tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.loads((run_dir / "model" / "info.json").read_text())
@@ -83,7 +84,7 @@ def test_exported_model_reproduces_the_test_accuracy_without_sslrun(run):
     assert info["eval"] in ("finetune", "linear") and "validation accuracy" in info["reason"]
     assert info["eval"] in run["log"] and "exported" in run["log"]
     assert info["class_names"] == sorted(CLASSES) and info["input_size"] == [SIZE, SIZE] and info["channels"] == 1
-    assert (run_dir / "model" / "saved_model" / "saved_model.pb").is_file()
+    assert (run_dir / "model" / "saved_model" / "saved_model.pb").is_file() and info["saved_model"] == "saved_model"
     assert [p.name for p in run_dir.iterdir() if p.name.startswith(".model")] == []  # the temp folder renamed
     assert json.loads((run_dir / "metrics.json").read_text())["model"]["eval"] == info["eval"]
     # cwd and PYTHONPATH away from the checkout: an import of sslrun would have to come from site-packages

@@ -96,10 +96,12 @@ def export_classifier(run_dir: Path, first: dict[str, dict[str, Any]], splits: S
         "feature_flip": bool(d.feature_flip) if name == "linear" else False,
         "accuracy_includes_tta": True,  # the flips are layers of the exported model
         "outputs": "logits (log-probabilities with tta=flip): softmax gives the class probabilities",
+        "saved_model": SAVED_MODEL if d.saved_model else None,
     }
     with atomic_dir(run_dir / MODEL_DIR) as tmp:
         model.save(tmp / KERAS_FILE)
-        model.export(str(tmp / SAVED_MODEL), verbose=False)
+        if d.saved_model:
+            model.export(str(tmp / SAVED_MODEL), verbose=False)
         atomic_write_json(tmp / INFO, info)
     log.info("exported %s to %s: %s; test accuracy %.4f", name, run_dir / MODEL_DIR, reason, result["test_accuracy"])
     return {"eval": name, "reason": reason, "path": str(run_dir / MODEL_DIR)}
