@@ -6,6 +6,8 @@ SSLRUN_FAULT=crash-writing:NAME  the writer of file NAME (a checkpoint such as e
 SSLRUN_FAULT=disk-full:NAME      writing file NAME fails with ENOSPC, as on a full disk.
 SSLRUN_FAULT=nan-at-step:N       the task's first weight tensor becomes NaN before pretext step N
                                  (counted from 1 over all epochs), so the loss at step N is NaN.
+SSLRUN_FAULT=kill-fit:N          the downstream worker process that starts the study's N-th worker fit
+                                 (counted from 1) SIGKILLs itself: a worker lost to the OOM killer.
 """
 
 from __future__ import annotations
@@ -35,3 +37,9 @@ def before_rename(tmp: Path, final: Path) -> None:
 def nan_at_step() -> int | None:
     step = _arg("nan-at-step")
     return int(step) if step else None
+
+
+def kill_fit(index: int) -> None:
+    """Downstream workers call this as they start fit number `index` (from 1)."""
+    if _arg("kill-fit") == str(index):
+        os.kill(os.getpid(), signal.SIGKILL)

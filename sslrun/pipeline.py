@@ -20,7 +20,14 @@ from sslrun.data.base import RawData
 from sslrun.data.datasets import DATASETS
 from sslrun.data.fit import fit_to_data
 from sslrun.data.splits import Budget, Splits, make_splits
-from sslrun.downstream.evals import BASELINE, EVALS, FEATURE_EVALS, headline, uses_frozen_features
+from sslrun.downstream.evals import (
+    BASELINE,
+    EVALS,
+    FEATURE_EVALS,
+    WORKER_EVALS,
+    headline,
+    uses_frozen_features,
+)
 from sslrun.downstream.export import export_classifier
 from sslrun.downstream.pretrained import load_pretrained_encoder, resolve_pretext_dir
 from sslrun.downstream.study import (
@@ -30,7 +37,8 @@ from sslrun.downstream.study import (
     per_eval_summary,
     run_study,
 )
-from sslrun.encoders import ENCODERS, build_encoder
+from sslrun.downstream.workers import Encoders, plan_workers
+from sslrun.encoders import ENCODERS
 from sslrun.errors import SslrunError
 from sslrun.precision import dtype_policy, resolve_precision
 from sslrun.pretext import PRETEXTS
@@ -177,10 +185,12 @@ def run_downstream(cfg: DictConfig, raw: RawData, image_shape: tuple, pretext_di
     if info["encoder"]["name"] != cfg.encoder.name:
         log.warning("using the pretext run's encoder %s (this config names %s)", info["encoder"]["name"], cfg.encoder.name)
     enc = info["encoder"]
-    encoders = (lambda: load_pretrained_encoder(pretext_dir, image_shape)[0],
-                lambda: build_encoder(enc["name"], image_shape, enc.get("width", 1.0), enc.get("input_scale", 1.0)))
+    encoders = Encoders(pretext_dir, tuple(image_shape), enc)
     tb_root = run_dir / "tensorboard" / "downstream" if cfg.tensorboard else None
-    study = run_study(raw, budgets(cfg.downstream), cfg, encoders, tb_root, cfg.trainer.progress, enc)
+    plan = budgets(cfg.downstream)
+    fits = len(plan) * cfg.downstream.repeats * sum(e in WORKER_EVALS for e in cfg.downstream.evals)
+    workers = plan_workers(cfg.downstream.workers, fits, single_device=not tf.config.list_physical_devices("GPU"))
+    study = run_study(raw, plan, cfg, encoders, tb_root, cfg.trainer.progress, workers)
     write_history_csv(study.rows, run_dir / "results.csv")
     write_history_csv(study.history, run_dir / "downstream" / "history.csv")
     study.model = export_classifier(run_dir, study.first, study.first_splits, cfg.downstream,

@@ -52,6 +52,7 @@ def _finetune(inp: EvalInputs) -> dict[str, Any]:
 @EVALS.register("scratch")
 def _scratch(inp: EvalInputs) -> dict[str, Any]:
     def train() -> dict[str, Any]:
+        keras.utils.set_random_seed(inp.seed)  # its initial weights from its own seed, not from what ran before
         return finetune(inp.scratch(), inp.splits, inp.d, inp.seed, "scratch", pretrained=False, tb_dir=inp.tb_dir)
 
     if inp.baseline_cache is None:
@@ -82,6 +83,7 @@ def _propagate(inp: EvalInputs) -> dict[str, Any]:
 
 BASELINE = "scratch"  # the one evaluation without the pretrained encoder
 FEATURE_EVALS = ("linear", "knn", "propagate")  # on frozen features: what downstream.feature_flip changes
+WORKER_EVALS = ("finetune", "scratch")  # one fit each, no pool, no shared cache: downstream.workers runs them
 
 
 def uses_frozen_features(d: DictConfig) -> bool:

@@ -37,7 +37,7 @@ log = logging.getLogger("sslrun")
 # downstream options that cannot change the scratch baseline's result
 NOT_SCRATCH = ("evals", "repeats", "label_budgets", "linear_epochs", "linear_lr", "knn_k", "propagate_k",
                "propagate_alpha", "propagate_classifier", "feature_flip", "selftrain_teacher", "selftrain_threshold",
-               "selftrain_epochs", "cache", "saved_model")
+               "selftrain_epochs", "cache", "saved_model", "workers")
 RESULT, PREDICTIONS, CLASSIFIER = "result.json", "predictions.npy", "classifier.keras"
 
 
@@ -56,6 +56,7 @@ def baseline_key_parts(splits: Splits, d: DictConfig, encoder: dict[str, Any], s
         "downstream": {k: v for k, v in plain.items() if k not in NOT_SCRATCH},
         "encoder": {k: encoder.get(k) for k in ("name", "width", "input_scale")},
         "seed": seed,
+        "init": "seeded",  # the initial weights drawn from `seed` (entries from before that carry other weights)
         "data": {"labeled": _digest(splits.labeled_x, splits.labeled_y), "val": _digest(splits.val_x, splits.val_y),
                  "test": _digest(splits.test_x, splits.test_y), "num_classes": splits.num_classes},
         "dtype_policy": keras.config.dtype_policy().name,

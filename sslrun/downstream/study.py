@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 from omegaconf import DictConfig
 from rich.progress import Progress
 
 from sslrun.data.base import RawData
 from sslrun.data.splits import Budget, LabelDraw, Splits, make_splits
-from sslrun.downstream.evals import EVALS, EvalInputs
+from sslrun.downstream.evals import EVALS, WORKER_EVALS, EvalInputs
+from sslrun.downstream.workers import Encoders, FitPool
 from sslrun.training.progress import progress_bars
 
 log = logging.getLogger("sslrun")
@@ -38,34 +42,73 @@ def label_draw(d: DictConfig) -> LabelDraw:
 
 
 def run_study(
-    raw: RawData, budgets: list[Budget], cfg: DictConfig, encoders: tuple[Callable, Callable], tb_root: Path | None,
-    show_bars: bool = True, encoder_info: dict | None = None,
+    raw: RawData, budgets: list[Budget], cfg: DictConfig, encoders: Encoders, tb_root: Path | None,
+    show_bars: bool = True, workers: int = 0,
 ) -> StudyResult:
-    """Each (budget, repeat) draws its own labels; every evaluation of that pair sees the same draw."""
-    d, out, cache = cfg.downstream, StudyResult(), {}
-    baseline_cache = Path(cfg.cache_dir).expanduser() / "downstream" if d.cache else None
-    total = len(budgets) * d.repeats * len(d.evals)
+    """Each (budget, repeat) draws its own labels; every evaluation of that pair sees the same draw.
+    workers > 0: the fine-tuning fits (WORKER_EVALS) run in that many worker processes, the rest here; the
+    rows keep the order of the plan either way."""
+    d, out, cache = cfg.downstream, StudyResult(), {}  # cache: what this process's evaluations share (features)
+    draws = [(b, r) for b in budgets for r in range(d.repeats)]
     progress = progress_bars(show_bars) or Progress(disable=True)  # disabled: the log lines below remain
-    with progress:
-        task = progress.add_task("downstream", total=total)
-        for budget in budgets:
-            for repeat in range(d.repeats):
-                splits = make_splits(raw, budget, label_draw(d), cfg.seed, cfg.dataset.num_classes,
-                                     str(getattr(cfg.dataset.pool, "value", cfg.dataset.pool)), repeat=repeat)
-                out.first_splits = out.first_splits or splits
-                for name in d.evals:
-                    progress.update(task, description=f"{name} budget {budget.key} repeat {repeat + 1}/{d.repeats}")
-                    tb = tb_root / name / f"budget_{budget.key}" / f"repeat_{repeat}" if tb_root else None
-                    inputs = EvalInputs(*encoders, splits=splits, d=d, seed=cfg.seed + repeat * REPEAT_SEED_STRIDE,
-                                        tb_dir=tb, cache=cache, baseline_cache=baseline_cache,
-                                        encoder_info=encoder_info or {}, lock_timeout=cfg.lock_timeout,
-                                        keeps_classifier=name not in out.first)
-                    result = EVALS.get(name)(inputs)
-                    _record(out, name, budget, repeat, splits, result)
-                    progress.advance(task)
-                    log.info("%s budget %s repeat %d: test accuracy %.4f (%.1fs%s)", name, budget.key, repeat,
-                             result["test_accuracy"], result["seconds"], ", cached" if result.get("cached") else "")
+    with progress, _pool(workers, cfg, encoders) as pool:
+        task = progress.add_task("downstream", total=len(draws) * len(d.evals))
+        planned: list[tuple[str, Budget, int, Splits, Any]] = []  # (eval, budget, repeat, splits, result/future)
+        for budget, repeat in draws:
+            splits = make_splits(raw, budget, label_draw(d), cfg.seed, cfg.dataset.num_classes,
+                                 str(getattr(cfg.dataset.pool, "value", cfg.dataset.pool)), repeat=repeat)
+            out.first_splits = out.first_splits or splits
+            for name in d.evals:
+                seed, keeps = cfg.seed + repeat * REPEAT_SEED_STRIDE, (budget, repeat) == draws[0]
+                tb = tb_root / name / f"budget_{budget.key}" / f"repeat_{repeat}" if tb_root else None
+                if pool is not None and name in WORKER_EVALS:
+                    future = pool.submit(name, splits, seed, tb, keeps)
+                    future.add_done_callback(partial(_done, progress, task, name, budget, repeat))
+                    planned.append((name, budget, repeat, splits, future))
+                    continue
+                progress.update(task, description=f"{name} budget {budget.key} repeat {repeat + 1}/{d.repeats}")
+                result = EVALS.get(name)(_inputs(cfg, encoders, splits, seed, tb, keeps, cache))
+                _log(name, budget, repeat, result)
+                progress.advance(task)
+                planned.append((name, budget, repeat, splits, _trim(result, keeps)))
+        for name, budget, repeat, splits, result in planned:
+            _record(out, name, budget, repeat, splits, pool.result(result) if isinstance(result, Future) else result)
     return out
+
+
+def _inputs(cfg: DictConfig, encoders: Encoders, splits: Splits, seed: int, tb: Path | None, keeps: bool,
+            cache: dict) -> EvalInputs:
+    d = cfg.downstream
+    return EvalInputs(encoders.pretrained, encoders.scratch, splits=splits, d=d, seed=seed, tb_dir=tb,
+                      cache=cache, encoder_info=encoders.info, lock_timeout=cfg.lock_timeout,
+                      baseline_cache=Path(cfg.cache_dir).expanduser() / "downstream" if d.cache else None,
+                      keeps_classifier=keeps)
+
+
+def _pool(workers: int, cfg: DictConfig, encoders: Encoders):
+    if workers <= 0:
+        return nullcontext(None)
+    return FitPool(workers, cfg, encoders, keras.config.dtype_policy().name)
+
+
+def _done(progress: Progress, task, name: str, budget: Budget, repeat: int, future: Future) -> None:
+    """A worker's fit finished: the bar moves and the log says so (in the order fits finish)."""
+    progress.advance(task)
+    if not future.cancelled() and future.exception() is None:
+        _log(name, budget, repeat, future.result())
+
+
+def _log(name: str, budget: Budget, repeat: int, result: dict) -> None:
+    log.info("%s budget %s repeat %d: test accuracy %.4f (%.1fs%s)", name, budget.key, repeat,
+             result["test_accuracy"], result["seconds"], ", cached" if result.get("cached") else "")
+
+
+def _trim(result: dict, keeps: bool) -> dict:
+    """Only the first draw's predictions and classifiers are kept (the grid, the export)."""
+    if not keeps:
+        result.pop("predictions", None)
+        result.pop("classifier", None)
+    return result
 
 
 def _record(out: StudyResult, name: str, budget: Budget, repeat: int, splits: Splits, result: dict) -> None:
@@ -76,9 +119,8 @@ def _record(out: StudyResult, name: str, budget: Budget, repeat: int, splits: Sp
     out.history += [{"eval": name, "budget": budget.key, "repeat": repeat, **row} for row in result.pop("history")]
     if name not in out.first:
         out.first[name] = result  # keeps "predictions" for the prediction grid
-    else:  # only the first draw's predictions and classifiers are kept (the grid, the export)
-        result.pop("predictions", None)
-        result.pop("classifier", None)
+    else:
+        _trim(result, keeps=False)
 
 
 def per_eval_summary(summary: list[dict[str, Any]], first_budget: str) -> dict[str, dict[str, Any]]:

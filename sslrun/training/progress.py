@@ -17,6 +17,7 @@ from rich.progress import (
 )
 
 log = logging.getLogger("sslrun")
+BARS = True  # False in downstream worker processes: the parent process draws the bars
 
 
 def _fmt(logs: dict | None) -> str:
@@ -26,7 +27,7 @@ def _fmt(logs: dict | None) -> str:
 def progress_bars(show_bars: bool, metrics: bool = False) -> Progress | None:
     """Rich bars with elapsed time and ETA on stderr when it is a terminal; None otherwise (logs only)."""
     console = Console(stderr=True)
-    if not (show_bars and console.is_terminal):
+    if not (show_bars and BARS and console.is_terminal):
         return None
     extra = [TextColumn("{task.fields[metrics]}")] if metrics else []
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
