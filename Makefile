@@ -12,7 +12,7 @@ RUN_ARGS ?= pretext=rotation dataset=fashion_mnist
 $(STAMP): pyproject.toml requirements-ci.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c requirements-ci.txt -e '.[test,sweep]'
+	$(BIN)/pip install -q -c requirements-ci.txt -e '.[test,sweep,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -72,7 +72,11 @@ def main() -> None:
              f"Wall {wall / 60:.1f} min, peak RSS {rss / 2**20:.2f} GiB (the sweep's one process: Hydra's basic "
              f"launcher runs the jobs in turn); scratch baselines trained {trained}, served from the baseline cache "
              f"{served}.", "", "## compare.md", ""]
-    lines += [line.replace("](figures/", f"]({sweep}/figures/") for line in
+    # the figures beside the results file, so the file's image links work in a clone (the sweep is in --work)
+    figures = args.out.parent / "figures" / f"compare_{args.dataset}"
+    shutil.copytree(sweep / "figures", figures, dirs_exist_ok=True)
+    shown_figures = os.path.relpath(figures, args.out.parent)
+    lines += [line.replace("](figures/", f"]({shown_figures}/") for line in
               (sweep / "compare.md").read_text().splitlines()]
     if args.separate:
         run_dir = work / f"separate_{args.separate}"

@@ -19,7 +19,8 @@ Usage:  sslrun [group=option ...] [key=value ...]      e.g. sslrun pretext=rotat
         sslrun --cfg job                               print the composed config
         sslrun -m seed=0,1,2                           multirun sweep"""
 
-FOOTER = """Docs: README.md. Runs are written under outputs/; see metrics.json and report.md in each run dir."""
+FOOTER = """Docs: README.md and docs/ (docs/configuration.md: every key, its default and why).
+Runs are written under outputs/; see metrics.json and report.md in each run dir."""
 
 
 def describe(path: Path) -> str:

@@ -150,7 +150,7 @@ def _free_ports(n: int) -> list[int]:
 
 @pytest.mark.slow
 def test_two_workers_on_localhost_train_the_same_encoder(tmp_path):
-    """The README's multi-node recipe, with both workers on this machine (loopback only)."""
+    """The multi-node recipe of docs/distribution.md, with both workers on this machine (loopback only)."""
     from conftest import sslrun_exe
 
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
