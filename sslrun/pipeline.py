@@ -30,6 +30,7 @@ from sslrun.downstream.evals import (
 )
 from sslrun.downstream.export import export_classifier
 from sslrun.downstream.pretrained import load_pretrained_encoder, resolve_pretext_dir
+from sslrun.downstream.rows import ROWS
 from sslrun.downstream.study import (
     StudyResult,
     label_draw,
@@ -190,7 +191,7 @@ def run_downstream(cfg: DictConfig, raw: RawData, image_shape: tuple, pretext_di
     plan = budgets(cfg.downstream)
     fits = len(plan) * cfg.downstream.repeats * sum(e in WORKER_EVALS for e in cfg.downstream.evals)
     workers = plan_workers(cfg.downstream.workers, fits, single_device=not tf.config.list_physical_devices("GPU"))
-    study = run_study(raw, plan, cfg, encoders, tb_root, cfg.trainer.progress, workers)
+    study = run_study(raw, plan, cfg, encoders, tb_root, run_dir / ROWS, cfg.trainer.progress, workers)
     write_history_csv(study.rows, run_dir / "results.csv")
     write_history_csv(study.history, run_dir / "downstream" / "history.csv")
     study.model = export_classifier(run_dir, study.first, study.first_splits, cfg.downstream,

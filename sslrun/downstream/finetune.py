@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sslrun.data.pipeline import image_batches, mirrored
 from sslrun.data.splits import Splits
+from sslrun.downstream.rows import StopAtEpoch
 from sslrun.encoders.registry import NECK_PREFIX
 from sslrun.errors import ConfigError
 from sslrun.training.optim import learning_rate, make_optimizer
@@ -95,7 +96,7 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
                           weights=weights)
     val = image_batches(splits.val_x, splits.val_y, batch_size=256, shuffle=False) if len(splits.val_x) else None
     updates = UpdateCounter()
-    callbacks = [RichProgress(label, epochs, steps, show_bars=True), updates]
+    callbacks = [RichProgress(label, epochs, steps, show_bars=True), updates, StopAtEpoch()]
     monitor = getattr(d.patience_monitor, "value", d.patience_monitor)
     if d.patience and (val is not None or not monitor.startswith("val_")):
         # val_*: keep the best weights; a training metric (seed 001's `accuracy`) only stops, as Keras does

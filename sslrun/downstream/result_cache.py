@@ -27,9 +27,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 import sslrun
-from sslrun.atomic import atomic_dir
 from sslrun.data.splits import Splits
-from sslrun.training.artifacts import atomic_write_json
+from sslrun.downstream.rows import is_stored, load_result, store_result
 from sslrun.training.cache import locked
 
 log = logging.getLogger("sslrun")
@@ -38,7 +37,6 @@ log = logging.getLogger("sslrun")
 NOT_SCRATCH = ("evals", "repeats", "label_budgets", "linear_epochs", "linear_lr", "knn_k", "propagate_k",
                "propagate_alpha", "propagate_classifier", "feature_flip", "selftrain_teacher", "selftrain_threshold",
                "selftrain_epochs", "cache", "saved_model", "workers")
-RESULT, PREDICTIONS, CLASSIFIER = "result.json", "predictions.npy", "classifier.keras"
 
 
 def _digest(*arrays: np.ndarray) -> str:
@@ -70,31 +68,13 @@ def cached_baseline(root: Path, parts: dict[str, Any], train: Callable[[], dict[
     with_classifier=False: a hit does not load the classifier (only the study's first draw keeps one)."""
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
     entry = root / key
-    if not (entry / RESULT).is_file():
+    if not is_stored(entry):
         with locked(root / f"{key}.lock", f"baseline cache key {key}", timeout=lock_timeout):
-            if not (entry / RESULT).is_file():  # another process may have stored it while we waited
+            if not is_stored(entry):  # another process may have stored it while we waited
                 result = train()
-                _store(entry, parts, result)
+                store_result(entry, result, {"key.json": parts})
                 return {**result, "cached": False, "cache_key": key}
-    result = _load(entry, with_classifier)
+    result = load_result(entry, with_classifier)
     log.info("scratch: reusing cache key %s (%s; trained in %.1fs); downstream.cache=false retrains", key, entry,
              result["seconds"])
     return {**result, "cached": True, "cache_key": key}
-
-
-def _store(entry: Path, parts: dict[str, Any], result: dict[str, Any]) -> None:
-    with atomic_dir(entry) as tmp:
-        np.save(tmp / PREDICTIONS, np.asarray(result["predictions"]))
-        if result.get("classifier") is not None:
-            result["classifier"].save(tmp / CLASSIFIER)
-        keep = {k: result[k] for k in ("test_accuracy", "test_loss", "val_accuracy", "seconds", "history")}
-        atomic_write_json(tmp / "key.json", parts)
-        atomic_write_json(tmp / RESULT, keep)
-
-
-def _load(entry: Path, with_classifier: bool) -> dict[str, Any]:
-    result = json.loads((entry / RESULT).read_text())
-    result["predictions"] = np.load(entry / PREDICTIONS)
-    if with_classifier and (entry / CLASSIFIER).is_file():
-        result["classifier"] = keras.models.load_model(entry / CLASSIFIER, compile=False)
-    return result

@@ -18,7 +18,9 @@ from rich.progress import Progress
 from sslrun.data.base import RawData
 from sslrun.data.splits import Budget, LabelDraw, Splits, make_splits
 from sslrun.downstream.evals import EVALS, WORKER_EVALS, EvalInputs
+from sslrun.downstream.rows import PREEMPTION, is_stored, load_result, row_dir, store_result
 from sslrun.downstream.workers import Encoders, FitPool
+from sslrun.errors import SslrunError
 from sslrun.training.progress import progress_bars
 
 log = logging.getLogger("sslrun")
@@ -43,17 +45,20 @@ def label_draw(d: DictConfig) -> LabelDraw:
 
 def run_study(
     raw: RawData, budgets: list[Budget], cfg: DictConfig, encoders: Encoders, tb_root: Path | None,
-    show_bars: bool = True, workers: int = 0,
+    rows_root: Path, show_bars: bool = True, workers: int = 0,
 ) -> StudyResult:
     """Each (budget, repeat) draws its own labels; every evaluation of that pair sees the same draw.
-    workers > 0: the fine-tuning fits (WORKER_EVALS) run in that many worker processes, the rest here; the
-    rows keep the order of the plan either way."""
+    Each finished row is stored under rows_root as it finishes, and a row found there is not run again
+    (sslrun.downstream.rows). workers > 0: the fine-tuning fits (WORKER_EVALS) run in that many worker
+    processes, the rest here; the rows keep the order of the plan either way."""
     d, out, cache = cfg.downstream, StudyResult(), {}  # cache: what this process's evaluations share (features)
     draws = [(b, r) for b in budgets for r in range(d.repeats)]
     progress = progress_bars(show_bars) or Progress(disable=True)  # disabled: the log lines below remain
-    with progress, _pool(workers, cfg, encoders) as pool:
+    with PREEMPTION, progress, _pool(workers, cfg, encoders) as pool:
         task = progress.add_task("downstream", total=len(draws) * len(d.evals))
-        planned: list[tuple[str, Budget, int, Splits, Any]] = []  # (eval, budget, repeat, splits, result/future)
+        if pool is not None:
+            PREEMPTION.on_signal_hooks.append(pool.stop)
+        planned: list[tuple[str, Budget, int, Splits, Any]] = []  # (eval, budget, repeat, splits, where its result is)
         for budget, repeat in draws:
             splits = make_splits(raw, budget, label_draw(d), cfg.seed, cfg.dataset.num_classes,
                                  str(getattr(cfg.dataset.pool, "value", cfg.dataset.pool)), repeat=repeat)
@@ -61,19 +66,42 @@ def run_study(
             for name in d.evals:
                 seed, keeps = cfg.seed + repeat * REPEAT_SEED_STRIDE, (budget, repeat) == draws[0]
                 tb = tb_root / name / f"budget_{budget.key}" / f"repeat_{repeat}" if tb_root else None
-                if pool is not None and name in WORKER_EVALS:
-                    future = pool.submit(name, splits, seed, tb, keeps)
+                entry = row_dir(rows_root, name, budget.key, repeat)
+                if is_stored(entry):  # finished by an earlier run of this command
+                    planned.append((name, budget, repeat, splits, entry))
+                    progress.advance(task)
+                elif pool is not None and name in WORKER_EVALS:
+                    future = pool.submit(name, splits, seed, tb, keeps, entry)
                     future.add_done_callback(partial(_done, progress, task, name, budget, repeat))
                     planned.append((name, budget, repeat, splits, future))
-                    continue
-                progress.update(task, description=f"{name} budget {budget.key} repeat {repeat + 1}/{d.repeats}")
-                result = EVALS.get(name)(_inputs(cfg, encoders, splits, seed, tb, keeps, cache))
-                _log(name, budget, repeat, result)
-                progress.advance(task)
-                planned.append((name, budget, repeat, splits, _trim(result, keeps)))
-        for name, budget, repeat, splits, result in planned:
-            _record(out, name, budget, repeat, splits, pool.result(result) if isinstance(result, Future) else result)
+                else:
+                    progress.update(task, description=f"{name} budget {budget.key} repeat {repeat + 1}/{d.repeats}")
+                    result = EVALS.get(name)(_inputs(cfg, encoders, splits, seed, tb, keeps, cache))
+                    PREEMPTION.check()  # a fit cut short by a signal is not a row
+                    store_result(entry, _trim(result, keeps))
+                    _log(name, budget, repeat, result)
+                    progress.advance(task)
+                    planned.append((name, budget, repeat, splits, result))
+        resumed = sum(isinstance(where, Path) for *_, where in planned)
+        if resumed:
+            log.info("downstream: %d of %d rows finished by an earlier run of this command (%s); running the rest",
+                     resumed, len(planned), rows_root)
+        for name, budget, repeat, splits, where in planned:
+            _record(out, name, budget, repeat, splits, _collect(where, pool, (budget, repeat) == draws[0]))
     return out
+
+
+def _collect(where: Any, pool: FitPool | None, keeps: bool) -> dict:
+    """A row's result: computed here, from a worker, or read back from its row folder."""
+    if isinstance(where, Path):
+        return load_result(where, with_classifier=keeps)
+    if isinstance(where, Future):
+        try:
+            return pool.result(where)
+        except SslrunError:
+            PREEMPTION.check()  # the workers were stopped by a signal: say that, not that they died
+            raise
+    return where
 
 
 def _inputs(cfg: DictConfig, encoders: Encoders, splits: Splits, seed: int, tb: Path | None, keeps: bool,

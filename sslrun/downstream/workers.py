@@ -4,8 +4,9 @@ On a CPU one fit of a small network gains little from a second TensorFlow thread
 split well), so a study on CPUs runs its fine-tuning fits (the evaluations marked `in_worker`: finetune,
 scratch) in `downstream.workers` processes with cores / workers threads each; bench/WORKERS_RESULTS.md has the
 measured gain. Each worker is spawned (no TensorFlow state is forked), imports TensorFlow once, and is replaced
-after RECYCLE_AFTER fits, which also hands back the memory Keras keeps per fitted model. A fit's result comes
-back as plain data; a classifier the study keeps comes back as a .keras file in a temporary folder. The
+after RECYCLE_AFTER fits, which also hands back the memory Keras keeps per fitted model. A worker stores its
+fit's row itself (sslrun.downstream.rows) and returns it as plain data, a classifier the study keeps as the
+.keras file in that row. The
 evaluations on frozen features run in the parent process, where they share one feature cache per study.
 
 Numerics: oneDNN's reductions depend on the thread count, so a fit's last digits depend on `workers` (as on
@@ -19,7 +20,6 @@ import logging.handlers
 import multiprocessing
 import os
 import signal
-import tempfile
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -94,8 +94,7 @@ class FitPool:
 
     def __init__(self, workers: int, cfg: DictConfig, encoders: Encoders, policy: str) -> None:
         ctx = multiprocessing.get_context("spawn")
-        self.scratch = tempfile.TemporaryDirectory(prefix="sslrun-fits-")  # the kept classifiers, on their way
-        self.tmp, self.count = Path(self.scratch.name), 0
+        self.count = 0
         self.queue = ctx.Queue()
         self.listener = logging.handlers.QueueListener(self.queue, _Relay())
         threads = max(1, cores() // workers)
@@ -112,19 +111,23 @@ class FitPool:
 
     def __exit__(self, kind, value, tb) -> None:
         if kind is not None:  # an error or Ctrl-C: the running fits are not waited for
-            for process in list(getattr(self.executor, "_processes", {}).values()):
-                process.terminate()
+            self.stop()
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.listener.stop()
         self.queue.close()
-        self.scratch.cleanup()
 
-    def submit(self, name: str, splits: Splits, seed: int, tb_dir: Path | None, keeps_classifier: bool) -> Future:
-        """Run evaluation `name` on splits in a worker; the future's result is what the evaluation returns."""
+    def submit(self, name: str, splits: Splits, seed: int, tb_dir: Path | None, keeps_classifier: bool,
+               entry: Path) -> Future:
+        """Run evaluation `name` on splits in a worker, which stores the row in `entry` (sslrun.downstream.rows);
+        the future's result is what the evaluation returns."""
         self.count += 1
         light = replace(splits, pretext_x=np.empty((0, *splits.image_shape), np.uint8))  # fine-tuning reads no pool
-        path = self.tmp / f"classifier-{self.count}.keras" if keeps_classifier else None
-        return self.executor.submit(_fit, self.count, name, light, seed, tb_dir, keeps_classifier, path)
+        return self.executor.submit(_fit, self.count, name, light, seed, tb_dir, keeps_classifier, entry)
+
+    def stop(self) -> None:
+        """Kill the worker processes now (a preemption signal: their unfinished fits are not rows)."""
+        for process in list((getattr(self.executor, "_processes", None) or {}).values()):
+            process.kill()
 
     @staticmethod
     def result(future: Future) -> dict[str, Any]:
@@ -144,8 +147,10 @@ class FitPool:
 
 def _init(cfg: DictConfig, encoders: Encoders, policy: str, threads: int, queue, level: int) -> None:
     """A worker's start: its thread count before TensorFlow loads, the parent's dtype policy and determinism,
-    its log records sent to the parent, no progress bars (the parent draws one), Ctrl-C left to the parent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    its log records sent to the parent, no progress bars (the parent draws one), Ctrl-C and preemption signals
+    left to the parent (which kills the workers)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):  # the parent stops the workers
+        signal.signal(sig, signal.SIG_IGN)
     for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ[var] = str(threads)
     root = logging.getLogger()
@@ -170,9 +175,10 @@ def _init(cfg: DictConfig, encoders: Encoders, policy: str, threads: int, queue,
 
 
 def _fit(index: int, name: str, splits: Splits, seed: int, tb_dir: Path | None, keeps_classifier: bool,
-         classifier_path: Path | None) -> dict[str, Any]:
+         entry: Path) -> dict[str, Any]:
     from sslrun import faults
     from sslrun.downstream.evals import EVALS, EvalInputs
+    from sslrun.downstream.rows import CLASSIFIER, store_result
 
     faults.kill_fit(index)
 
@@ -182,8 +188,10 @@ def _fit(index: int, name: str, splits: Splits, seed: int, tb_dir: Path | None, 
                         cache={}, baseline_cache=baseline_cache, encoder_info=enc.info,
                         lock_timeout=cfg.lock_timeout, keeps_classifier=keeps_classifier)
     result = EVALS.get(name)(inputs)
-    classifier = result.pop("classifier", None)
-    if classifier is not None and classifier_path is not None:
-        classifier.save(classifier_path)
-        result["classifier_file"] = str(classifier_path)
+    if not keeps_classifier:
+        result.pop("predictions", None)
+        result.pop("classifier", None)
+    store_result(entry, result)
+    if result.pop("classifier", None) is not None:
+        result["classifier_file"] = str(entry / CLASSIFIER)
     return result
