@@ -5,7 +5,7 @@ names `/schema/<group>/<name>@_here_`), and the top-level config extends
 `Config`, so a typo or a wrong type fails at composition, before any work.
 Where a schema gives a default with its reason, a YAML option carries only
 what differs. The pretext methods' schemas live here too, so composing a
-config never loads TensorFlow.
+config never loads TensorFlow; each task class names its own as `schema`.
 """
 
 from __future__ import annotations
@@ -184,7 +184,8 @@ _PretextBase.__annotations__["from"] = Optional[str]  # noqa: UP045  (evaluated 
 setattr(_PretextBase, "from", None)  # a run dir (or its pretext/ dir) to reuse instead of training; for stage=downstream
 PretextConfig = dataclass(init=False, repr=False, eq=False)(_PretextBase)
 
-# pretext=<name>'s schema, stored as /schema/pretext/<name>
+# pretext=<name>'s schema, stored as /schema/pretext/<name>; PRETEXTS.register checks that the task of that
+# name declares it
 PRETEXT_SCHEMAS: Registry[type] = Registry("pretext schema")
 
 

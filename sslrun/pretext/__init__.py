@@ -1,6 +1,15 @@
-"""Pretext tasks: keras.Models that own heads and augmentations and wrap an encoder."""
+"""Pretext tasks: keras.Models that own heads and augmentations and wrap an encoder.
 
-from sslrun.pretext import barlow_twins, byol, colorization, rotation, simclr, vicreg  # noqa: F401  (register)
+Every module of this package is imported here, so a task registers itself by being in it
+(`@PRETEXTS.register(name)` on a PretextTask subclass).
+"""
+
+import importlib
+import pkgutil
+
 from sslrun.pretext.registry import PRETEXTS
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["PRETEXTS"]
