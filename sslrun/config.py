@@ -17,6 +17,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from sslrun.plugins import import_plugins
 from sslrun.registry import Registry
 
 
@@ -185,7 +186,7 @@ setattr(_PretextBase, "from", None)  # a run dir (or its pretext/ dir) to reuse 
 PretextConfig = dataclass(init=False, repr=False, eq=False)(_PretextBase)
 
 # pretext=<name>'s schema, stored as /schema/pretext/<name>; PRETEXTS.register checks that the task of that
-# name declares it
+# name declares it, and adds the schema of a task registered from outside sslrun (sslrun/plugins.py)
 PRETEXT_SCHEMAS: Registry[type] = Registry("pretext schema")
 
 
@@ -414,6 +415,7 @@ def register_schemas() -> None:
         ("trainer", "base", TrainerConfig),
     ]:
         cs.store(group=f"schema/{group}", name=name, node=node)
+    import_plugins()  # SSLRUN_PLUGINS' tasks add their schemas (and load TensorFlow; sslrun's own need none here)
     for name in PRETEXT_SCHEMAS.names():
         cs.store(group="schema/pretext", name=name, node=PRETEXT_SCHEMAS.get(name))
 

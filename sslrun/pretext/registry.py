@@ -16,8 +16,8 @@ class TaskRegistry(Registry["PretextTask"]):
     """Entries are PretextTask subclasses: each carries its schema and facts (`needs_colour`, ...).
 
     `pretext=name` composes against the schema stored under the same name: sslrun's own
-    (sslrun/config.py) must be the one the task names; a task whose name has no stored
-    schema brings its own."""
+    (sslrun/config.py) must be the one the task names; a task registered from outside
+    sslrun (SSLRUN_PLUGINS) brings its own."""
 
     def register(self, name: str) -> Callable[[type[PretextTask]], type[PretextTask]]:
         store = super().register(name)

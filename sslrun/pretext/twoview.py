@@ -10,7 +10,7 @@ schemas share `TwoViewConfig` (sslrun/config.py): augmentation, projector, probe
 A new two-view method: a `TwoViewConfig` subclass with its projector sizes and loss
 parameters, a `TwoViewTask` subclass naming it as `schema`, with an `__init__` that
 takes those parameters and a `pair_loss`, registered with `@PRETEXTS.register(name)`,
-and conf/pretext/<name>.yaml.
+and conf/pretext/<name>.yaml (docs/contributing.md).
 """
 
 from __future__ import annotations
