@@ -178,7 +178,7 @@ class _PretextBase:
     """What every pretext option has; each method's schema below extends it."""
 
     name: str = MISSING
-    cache: bool = True  # reuse <cache_dir>/pretext/<key> of an identical earlier pretext stage (false: always train)
+    cache: bool = True  # reuse an identical earlier pretext stage from cache_dir (false: always train)
 
 
 _PretextBase.__annotations__["from"] = Optional[str]  # noqa: UP045  (evaluated at runtime)
@@ -198,11 +198,10 @@ class RotationMode(Enum):
 @PRETEXT_SCHEMAS.register("rotation")
 @dataclass(init=False, repr=False, eq=False)
 class RotationConfig(PretextConfig):
-    mode: RotationMode = RotationMode.random  # one rotation per image per epoch: 4x cheaper per epoch than all
+    mode: RotationMode = RotationMode.random  # random: one rotation per image per epoch (seed 004), 4x cheaper per epoch than all (seeds 000, 001)
     head_hidden: int = 0  # 0: a linear head, so the encoder itself must carry the rotation signal
-    # >0: a 3x3 stride-2 conv with this many filters on the encoder's last feature map first (seed 001: 16)
-    head_conv: int = 0
-    head_init: HeadInit = HeadInit.glorot_uniform  # the head layers' kernels (seed 001's: random_normal)
+    head_conv: int = 0  # >0: a 3x3 stride-2 conv with this many filters on the encoder's last feature map first (seed 001: 16)
+    head_init: HeadInit = HeadInit.glorot_uniform  # the head layers' kernels: glorot_uniform (Keras' default) | random_normal (seed 001's)
 
 
 class ColourTarget(Enum):
@@ -213,7 +212,7 @@ class ColourTarget(Enum):
 @PRETEXT_SCHEMAS.register("colorization")
 @dataclass(init=False, repr=False, eq=False)
 class ColorizationConfig(PretextConfig):
-    target: ColourTarget = ColourTarget.lab_ab
+    target: ColourTarget = ColourTarget.lab_ab  # lab_ab: the chroma the gray input lacks; rgb: seed 003's regression target
     decoder_width: int = 128  # channels of the first upsampling block, halved at each x2 step
 
 
@@ -230,8 +229,7 @@ class ViewConfig:
     grayscale_prob: Optional[float] = None  # noqa: UP045
     blur_prob: Optional[float] = None  # noqa: UP045
     erase_prob: Optional[float] = None  # noqa: UP045  random erasing (Zhong et al. 2017; 0 in the presets; seed000_plus: 0.5)
-    # side of the views in pixels (null: the image's; pretext only); smaller views train faster (globally pooled encoders)
-    size: Optional[int] = None  # noqa: UP045
+    size: Optional[int] = None  # noqa: UP045  side of the views in pixels (null: the image's; pretext only); smaller views train faster (globally pooled encoders)
 
 
 @dataclass(init=False, repr=False, eq=False)
@@ -239,10 +237,7 @@ class TwoViewConfig(PretextConfig):
     """What every two-view method has (sslrun/pretext/twoview.py); its own schema adds the loss's parameters."""
 
     augment: ViewConfig = field(default_factory=ViewConfig)  # two-view augmentation: a preset plus overrides
-    # a linear classifier on up to a batch of labeled images' features every step (probe_accuracy); false
-    # skips that forward pass and trains the same encoder (seed003_plus: 20.4 -> 18.7 s per 40-step epoch,
-    # the same pretext loss to the last digit; bench/README.md)
-    online_probe: bool = True
+    online_probe: bool = True  # a linear classifier on up to a batch of labeled images' features every step (probe_accuracy); false skips that forward pass and trains the same encoder (seed003_plus: 20.4 -> 18.7 s per 40-step epoch, the same pretext loss to the last digit; bench/README.md)
     projection_hidden: int = MISSING  # each method's own: its paper's projector, scaled to small encoders
     projection_dim: int = MISSING
 
@@ -260,7 +255,7 @@ class SimCLRConfig(TwoViewConfig):
 class BYOLConfig(TwoViewConfig):
     projection_hidden: int = 512
     projection_dim: int = 128  # BYOL paper: 4096 hidden, 256 out; scaled down for small encoders
-    predictor_hidden: int = 512
+    predictor_hidden: int = 512  # the predictor MLP's hidden width (projection_dim in and out)
     ema: float = 0.99  # target decay per step; the paper's 0.996 assumes ~100k steps, runs here are a few thousand
 
 
@@ -278,8 +273,8 @@ class VICRegConfig(TwoViewConfig):
     projection_hidden: int = 512
     projection_dim: int = 512  # paper: 8192; scaled down with the encoders
     sim_weight: float = 25.0  # paper, section 4.1
-    var_weight: float = 25.0
-    cov_weight: float = 1.0
+    var_weight: float = 25.0  # paper, section 4.1
+    cov_weight: float = 1.0  # paper, section 4.1
 
 
 # ---------------------------------------------------------------- encoder
