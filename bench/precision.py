@@ -86,7 +86,7 @@ def dataset(task, x, y):
 
     x = tf.constant(x.astype("float32") / 255.0)
     batches = tf.data.Dataset.from_tensor_slices(x).batch(BATCH, drop_remainder=True).cache().repeat()
-    if getattr(task, "uses_labels", False):  # two-view tasks train their online probe on labeled batches
+    if task.uses_labels:  # two-view tasks train their online probe on labeled batches
         labeled = tf.data.Dataset.from_tensor_slices((x, tf.constant(y))).batch(BATCH, drop_remainder=True)
         batches = tf.data.Dataset.zip((batches, labeled.cache().repeat()))
     return batches.prefetch(2)

@@ -30,6 +30,8 @@ OVERRIDE = re.compile(r"^\s*-\s*override\s+/?([\w/]+):\s*(\S+)")
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w.]*):(?P<rest>.*)$")
 COMMENT_LINE = re.compile(r"^(?P<indent> *)#(?P<text>.*)$")
 SOURCE_FIELD = re.compile(r"^    (?P<name>\w+)(?::[^=#]+)?=[^#]*#\s*(?:noqa: \w+\s*)?(?P<comment>.*)$")
+# a field added by hand because its name is a keyword: `setattr(_PretextBase, "from", None)  # comment`
+SETATTR_FIELD = re.compile(r'^setattr\((?P<cls>\w+), "(?P<name>\w+)", [^#]*\)\s*#\s*(?P<comment>.*)$')
 LINK = re.compile(r"(?P<open>\]\()(?P<path>[^)\s#:]+)(?P<anchor>#[^)\s]*)?(?P<close>\))")
 
 
@@ -156,6 +158,10 @@ def source_comments(cls: type) -> dict[str, str]:
         for line in inspect.getsource(klass).splitlines():
             match = SOURCE_FIELD.match(line)
             if match and match["comment"]:
+                found[match["name"]] = match["comment"]
+        for line in inspect.getsource(inspect.getmodule(klass)).splitlines():
+            match = SETATTR_FIELD.match(line)
+            if match and match["cls"] == klass.__name__:
                 found[match["name"]] = match["comment"]
     return found
 

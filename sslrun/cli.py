@@ -21,6 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from sslrun.config import register_schemas
 from sslrun.errors import Interrupted, SslrunError, output_error
 from sslrun.help import register_help
+from sslrun.plugins import plugin_names
 from sslrun.tfboot import configure_onednn
 
 log = logging.getLogger("sslrun")
@@ -167,13 +168,17 @@ def one_line(err: Exception) -> str:
 
 def main() -> None:
     path = conf_dir()
-    register_schemas()
     register_help(path)
     configure_onednn()  # before TensorFlow loads, here and in every launcher job (they inherit the environment)
     tracebacks = os.environ.get("HYDRA_FULL_ERROR") == "1"  # the user asked for Hydra's full stack traces
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; composition errors are said below
     try:
         check_plugins(sys.argv[1:])
+        if plugin_names():  # their tasks load TensorFlow: first, with its start-up notices held back
+            from sslrun.tfboot import import_tensorflow
+
+            import_tensorflow()
+        register_schemas()  # imports SSLRUN_PLUGINS: an unimportable one is one line
         hydra.main(version_base="1.3", config_path=str(path), config_name="config")(_task)()
     except SslrunError as err:  # a failed job of a sweep (the others have run), or check_plugins
         print(f"sslrun: error: {err}", file=sys.stderr)

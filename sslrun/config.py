@@ -3,8 +3,9 @@
 Every YAML option under conf/ extends one of these schemas (its defaults list
 names `/schema/<group>/<name>@_here_`), and the top-level config extends
 `Config`, so a typo or a wrong type fails at composition, before any work.
-Defaults live in the YAML files, next to the reason for them; the values
-here only give types.
+Where a schema gives a default with its reason, a YAML option carries only
+what differs. The pretext methods' schemas live here too, so composing a
+config never loads TensorFlow; each task class names its own as `schema`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+
+from sslrun.plugins import import_plugins
+from sslrun.registry import Registry
 
 
 class Stage(Enum):
@@ -42,11 +46,6 @@ class Pool(Enum):
 class BadImage(Enum):
     skip = "skip"  # skip and count it in the log
     error = "error"  # stop before training, naming the file
-
-
-class RotationMode(Enum):
-    all = "all"  # every image in all four rotations (seeds 000, 001)
-    random = "random"  # one random rotation per image (seed 004)
 
 
 class Precision(Enum):
@@ -176,79 +175,106 @@ class SyntheticDatasetConfig(DatasetConfig):
 # `pretext.from` is a Python keyword, so the field is added by hand and the
 # dataclass gets no generated __init__/__repr__ (OmegaConf needs neither).
 class _PretextBase:
+    """What every pretext option has; each method's schema below extends it."""
+
     name: str = MISSING
-    cache: bool = True  # reuse <cache_dir>/pretext/<key> when an identical pretext stage already ran
+    cache: bool = True  # reuse an identical earlier pretext stage from cache_dir (false: always train)
 
 
 _PretextBase.__annotations__["from"] = Optional[str]  # noqa: UP045  (evaluated at runtime)
-setattr(_PretextBase, "from", None)
+setattr(_PretextBase, "from", None)  # a run dir (or its pretext/ dir) to reuse instead of training; for stage=downstream
 PretextConfig = dataclass(init=False, repr=False, eq=False)(_PretextBase)
 
+# pretext=<name>'s schema, stored as /schema/pretext/<name>; PRETEXTS.register checks that the task of that
+# name declares it, and adds the schema of a task registered from outside sslrun (sslrun/plugins.py)
+PRETEXT_SCHEMAS: Registry[type] = Registry("pretext schema")
 
+
+class RotationMode(Enum):
+    all = "all"  # every image in all four rotations (seeds 000, 001)
+    random = "random"  # one random rotation per image (seed 004)
+
+
+@PRETEXT_SCHEMAS.register("rotation")
 @dataclass(init=False, repr=False, eq=False)
 class RotationConfig(PretextConfig):
-    mode: RotationMode = RotationMode.all
-    head_hidden: int = 0  # 0: linear head on the encoder features
-    head_conv: int = 0  # filters of a 3x3 stride-2 conv before the head (seed 001: 16); 0: none
-    head_init: HeadInit = HeadInit.glorot_uniform  # kernels of the head's conv and dense layers
+    mode: RotationMode = RotationMode.random  # random: one rotation per image per epoch (seed 004), 4x cheaper per epoch than all (seeds 000, 001)
+    head_hidden: int = 0  # 0: a linear head, so the encoder itself must carry the rotation signal
+    head_conv: int = 0  # >0: a 3x3 stride-2 conv with this many filters on the encoder's last feature map first (seed 001: 16)
+    head_init: HeadInit = HeadInit.glorot_uniform  # the head layers' kernels: glorot_uniform (Keras' default) | random_normal (seed 001's)
 
 
 class ColourTarget(Enum):
     lab_ab = "lab_ab"  # the two chroma channels of CIE Lab: what the gray input lacks
-    rgb = "rgb"  # seed 003's target
+    rgb = "rgb"  # seed 003's regression target
 
 
+@PRETEXT_SCHEMAS.register("colorization")
 @dataclass(init=False, repr=False, eq=False)
 class ColorizationConfig(PretextConfig):
-    target: ColourTarget = ColourTarget.lab_ab
-    decoder_width: int = 128
+    target: ColourTarget = ColourTarget.lab_ab  # lab_ab: the chroma the gray input lacks; rgb: seed 003's regression target
+    decoder_width: int = 128  # channels of the first upsampling block, halved at each x2 step
 
 
 @dataclass
 class ViewConfig:
     """Two-view augmentation: a preset, and overrides of its strengths (null: the preset's value)."""
 
-    preset: str = "auto"  # auto | mnist | cifar | stl10 (auto: by channels and image size)
-    crop_min: Optional[float] = None  # noqa: UP045  random resized crop: smallest area fraction
+    preset: str = "auto"  # auto | mnist | cifar | stl10; auto: mnist for 1 channel, stl10 from 64 px, else cifar
+    crop_min: Optional[float] = None  # noqa: UP045  random resized crop: smallest fraction of the area
     flip: Optional[bool] = None  # noqa: UP045
     translate: Optional[float] = None  # noqa: UP045
-    jitter: Optional[float] = None  # noqa: UP045
+    jitter: Optional[float] = None  # noqa: UP045  colour jitter strength (brightness/contrast only on 1 channel)
     jitter_prob: Optional[float] = None  # noqa: UP045
     grayscale_prob: Optional[float] = None  # noqa: UP045
     blur_prob: Optional[float] = None  # noqa: UP045
-    erase_prob: Optional[float] = None  # noqa: UP045  random erasing (0 in the presets; seed000_plus: 0.5)
-    size: Optional[int] = None  # noqa: UP045  side of the views in pixels (null: the image's; pretext only)
+    erase_prob: Optional[float] = None  # noqa: UP045  random erasing (Zhong et al. 2017; 0 in the presets; seed000_plus: 0.5)
+    size: Optional[int] = None  # noqa: UP045  side of the views in pixels (null: the image's; pretext only); smaller views train faster (globally pooled encoders)
 
 
 @dataclass(init=False, repr=False, eq=False)
 class TwoViewConfig(PretextConfig):
-    augment: ViewConfig = field(default_factory=ViewConfig)
-    online_probe: bool = True  # a linear probe on the labeled images' features every step (probe_accuracy)
-    projection_hidden: int = MISSING
+    """What every two-view method has (sslrun/pretext/twoview.py); its own schema adds the loss's parameters."""
+
+    augment: ViewConfig = field(default_factory=ViewConfig)  # two-view augmentation: a preset plus overrides
+    online_probe: bool = True  # a linear classifier on up to a batch of labeled images' features every step (probe_accuracy); false skips that forward pass and trains the same encoder (seed003_plus: 20.4 -> 18.7 s per 40-step epoch, the same pretext loss to the last digit; bench/README.md)
+    projection_hidden: int = MISSING  # each method's own: its paper's projector, scaled to small encoders
     projection_dim: int = MISSING
 
 
+@PRETEXT_SCHEMAS.register("simclr")
 @dataclass(init=False, repr=False, eq=False)
 class SimCLRConfig(TwoViewConfig):
-    temperature: float = MISSING
+    projection_hidden: int = 256
+    projection_dim: int = 128  # SimCLR paper: 128-d projections
+    temperature: float = 0.2  # between the paper's 0.5 (CIFAR, batch 512+) and keras.io's 0.1: batches of 256 here
 
 
+@PRETEXT_SCHEMAS.register("byol")
 @dataclass(init=False, repr=False, eq=False)
 class BYOLConfig(TwoViewConfig):
-    predictor_hidden: int = MISSING
-    ema: float = MISSING
+    projection_hidden: int = 512
+    projection_dim: int = 128  # BYOL paper: 4096 hidden, 256 out; scaled down for small encoders
+    predictor_hidden: int = 512  # the predictor MLP's hidden width (projection_dim in and out)
+    ema: float = 0.99  # target decay per step; the paper's 0.996 assumes ~100k steps, runs here are a few thousand
 
 
+@PRETEXT_SCHEMAS.register("barlow_twins")
 @dataclass(init=False, repr=False, eq=False)
 class BarlowTwinsConfig(TwoViewConfig):
-    lambda_offdiag: float = MISSING
+    projection_hidden: int = 512
+    projection_dim: int = 512  # paper: 8192; a 3-layer projector of 512 suits 128-d encoders
+    lambda_offdiag: float = 0.005  # the paper's 5e-3
 
 
+@PRETEXT_SCHEMAS.register("vicreg")
 @dataclass(init=False, repr=False, eq=False)
 class VICRegConfig(TwoViewConfig):
-    sim_weight: float = MISSING
-    var_weight: float = MISSING
-    cov_weight: float = MISSING
+    projection_hidden: int = 512
+    projection_dim: int = 512  # paper: 8192; scaled down with the encoders
+    sim_weight: float = 25.0  # paper, section 4.1
+    var_weight: float = 25.0  # paper, section 4.1
+    cov_weight: float = 1.0  # paper, section 4.1
 
 
 # ---------------------------------------------------------------- encoder
@@ -379,17 +405,14 @@ def register_schemas() -> None:
         ("dataset", "base", DatasetConfig),
         ("dataset", "synthetic", SyntheticDatasetConfig),
         ("dataset", "image_folder", ImageFolderDatasetConfig),
-        ("pretext", "rotation", RotationConfig),
-        ("pretext", "colorization", ColorizationConfig),
-        ("pretext", "simclr", SimCLRConfig),
-        ("pretext", "byol", BYOLConfig),
-        ("pretext", "barlow_twins", BarlowTwinsConfig),
-        ("pretext", "vicreg", VICRegConfig),
         ("encoder", "base", EncoderConfig),
         ("downstream", "finetune", FinetuneConfig),
         ("trainer", "base", TrainerConfig),
     ]:
         cs.store(group=f"schema/{group}", name=name, node=node)
+    import_plugins()  # SSLRUN_PLUGINS' tasks add their schemas (and load TensorFlow; sslrun's own need none here)
+    for name in PRETEXT_SCHEMAS.names():
+        cs.store(group="schema/pretext", name=name, node=PRETEXT_SCHEMAS.get(name))
 
 
 def pretext_from(cfg: DictConfig) -> str | None:

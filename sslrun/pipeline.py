@@ -72,7 +72,7 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.downstream.name != "finetune":  # conf/downstream's one option; its evaluations are downstream.evals
         raise SslrunError(f"downstream.name={cfg.downstream.name!r}: the downstream stage is 'finetune'; choose "
                           f"evaluations with downstream.evals (valid: {', '.join(EVALS.names())})")
-    if getattr(PRETEXTS.get(cfg.pretext.name), "needs_colour", False) and cfg.dataset.channels != 3:
+    if PRETEXTS.get(cfg.pretext.name).needs_colour and cfg.dataset.channels != 3:
         raise SslrunError(
             f"pretext={cfg.pretext.name} needs colour images, but dataset={cfg.dataset.name} has "
             f"{cfg.dataset.channels} channel(s); use dataset=cifar10, stl10 or image_folder (dataset.channels=3)"

@@ -24,6 +24,25 @@ FAST_PRETEXT = ["experiment=smoke", "trainer.progress=false", "tensorboard=false
                 "stage=pretext", "trainer.batch_size=16", "trainer.steps_per_epoch=4"]
 
 
+def pretext_node(name: str, **replace):
+    """The pretext node of `pretext=name` as the CLI composes it (its YAML over its schema), with each key of
+    `replace` set where the node has it: a test's per-method parameters, for every registered method."""
+    from hydra import compose, initialize_config_dir
+
+    from sslrun.cli import conf_dir
+    from sslrun.config import register_schemas
+    from sslrun.help import register_help
+
+    register_schemas()
+    register_help(conf_dir())
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        node = compose("config", overrides=[f"pretext={name}"]).pretext
+    for key, value in replace.items():
+        if key in node:
+            node[key] = value
+    return node
+
+
 def sslrun_exe(name: str = "sslrun") -> list[str]:
     exe = Path(sys.executable).with_name(name)
     return [str(exe)] if exe.exists() else [shutil.which(name) or name]

@@ -5,10 +5,11 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from sslrun.cli import conf_dir
-from sslrun.config import register_schemas
+from sslrun.config import PRETEXT_SCHEMAS, register_schemas
 from sslrun.help import GROUPS, groups_text, register_help
 
 CONF = conf_dir()
@@ -29,6 +30,27 @@ def test_every_option_composes(group, option):
     if group != "experiment":
         assert cfg[group].get("name", option) == option or group == "trainer"
     assert cfg.seed == 0 and cfg.stage.value == "all"
+
+
+def _restated(yaml: dict, schema: DictConfig, prefix: str = "") -> list[str]:
+    """The keys of a YAML option whose value its schema already gives (one source for each default)."""
+    defaults = OmegaConf.to_container(schema, enum_to_str=True)
+    same = []
+    for key, value in yaml.items():
+        if key not in schema or OmegaConf.is_missing(schema, key):
+            continue
+        if isinstance(value, dict) and isinstance(schema[key], DictConfig):
+            same += _restated(value, schema[key], f"{prefix}{key}.")
+        elif defaults[key] == value:
+            same.append(f"{prefix}{key}")
+    return same
+
+
+@pytest.mark.parametrize("name", PRETEXT_SCHEMAS.names())
+def test_a_pretext_yaml_carries_only_what_differs_from_its_schema(name):
+    yaml = OmegaConf.to_container(OmegaConf.load(CONF / "pretext" / f"{name}.yaml"))
+    assert yaml.pop("defaults")[0].startswith(f"/schema/pretext/{name}@_here_")
+    assert _restated(yaml, OmegaConf.structured(PRETEXT_SCHEMAS.get(name))) == []
 
 
 def test_defaults():

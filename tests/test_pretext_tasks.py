@@ -7,19 +7,23 @@ from conftest import run_cli
 from hydra import compose, initialize_config_dir
 
 from sslrun.cli import conf_dir
-from sslrun.config import register_schemas
+from sslrun.config import PRETEXT_SCHEMAS, register_schemas
 from sslrun.downstream.pretrained import load_pretrained_encoder
 from sslrun.help import register_help
 from sslrun.pipeline import load_splits
 from sslrun.pretext import PRETEXTS
+from sslrun.pretext.base import PretextTask
 from sslrun.pretext.colorization import fold_first_conv_to_luma
 from sslrun.pretext.colour import gray3
+from sslrun.pretext.rotation import RotationTask
+from sslrun.pretext.twoview import TwoViewTask
 from sslrun.training.pretext import run_pretext
 
 register_schemas()
 register_help(conf_dir())
 
-COLOUR_ONLY = {"colorization"}
+COLOUR_ONLY = [name for name in PRETEXTS.names() if PRETEXTS.get(name).needs_colour]
+TWO_VIEW = [name for name in PRETEXTS.names() if issubclass(PRETEXTS.get(name), TwoViewTask)]
 
 
 def _cfg(name: str, tmp_path, channels: int, extra=()):
@@ -41,13 +45,36 @@ def test_one_epoch_on_synthetic_writes_loadable_encoder(name, tmp_path):
     assert np.isfinite(info["loss"]) and info["epochs"] == 1
     history = (tmp_path / "pretext/history.csv").read_text().splitlines()
     assert len(history) == 2 and "val_loss" in history[0]
-    if name not in ("rotation", "colorization"):  # two-view tasks report the online linear probe
+    if name in TWO_VIEW:  # two-view tasks report the online linear probe
         assert "probe_accuracy" in history[0] and 0 <= info["val_probe_accuracy"] <= 1
     encoder, meta = load_pretrained_encoder(tmp_path / "pretext", splits.image_shape)
     assert meta["task"] == name and encoder(splits.test_x[:2].astype("float32") / 255).shape[0] == 2
 
 
-@pytest.mark.parametrize("name", sorted(COLOUR_ONLY))
+@pytest.mark.parametrize("name", PRETEXTS.names())
+def test_every_task_is_a_pretext_task_with_the_schema_its_yaml_extends(name):
+    task = PRETEXTS.get(name)
+    assert issubclass(task, PretextTask) and task.task_name == name and task.schema is PRETEXT_SCHEMAS.get(name)
+    assert sorted(p.stem for p in (conf_dir() / "pretext").glob("*.yaml")) == PRETEXTS.names() == PRETEXT_SCHEMAS.names()
+
+
+def test_a_task_that_names_another_schema_than_the_stored_one_is_refused(monkeypatch):
+    from sslrun.config import SimCLRConfig
+
+    monkeypatch.setattr(PRETEXTS, "_entries", dict(PRETEXTS._entries))
+    monkeypatch.setattr(PRETEXT_SCHEMAS, "_entries", dict(PRETEXT_SCHEMAS._entries))
+    PRETEXT_SCHEMAS.register("unpaired")(SimCLRConfig)
+
+    class Unpaired(TwoViewTask):
+        pass  # TwoViewConfig
+
+    with pytest.raises(ValueError, match="'unpaired' names TwoViewConfig as its schema, but /schema/pretext/unpaired "
+                                         "is SimCLRConfig"):
+        PRETEXTS.register("unpaired")(Unpaired)
+    assert "unpaired" not in PRETEXTS
+
+
+@pytest.mark.parametrize("name", COLOUR_ONLY)
 def test_colour_only_task_refuses_grayscale_data(name, tmp_path):
     res = run_cli([f"pretext={name}", "dataset=mnist", "hydra.run.dir=r"], tmp_path)
     assert res.returncode == 2
@@ -93,16 +120,15 @@ def test_byol_target_moves_by_ema_only(tmp_path):
 
 def test_rotation_conv_head_folds_flat_features_back_into_the_map():
     from sslrun.encoders import build_encoder
-    from sslrun.pretext.rotation import build_rotation
 
     enc = build_encoder("seed001_cnn", (28, 28, 1))  # 14x14x64 -> 7x7 -> 7x7x32 -> 3x3x32 -> 288
-    task = build_rotation(enc, mode="all", head_conv=16)
+    task = RotationTask.create(enc, mode="all", head_conv=16)
     logits = task(np.zeros((2, 28, 28, 1), "float32"))
     # seed 001's model_pre: Conv(16, stride 2) on 3x3x32 -> 2x2x16 -> 64 -> Dense(4)
     assert logits.shape == (2, 4) and [tuple(layer.output.shape[1:]) for layer in task.head.layers] == [
         (3, 3, 32), (2, 2, 16), (64,), (4,)]
     with pytest.raises(ValueError, match="pretext.head_conv=16 needs an encoder that ends by flattening"):
-        build_rotation(build_encoder("small_cnn", (28, 28, 1), 0.25), head_conv=16)
+        RotationTask.create(build_encoder("small_cnn", (28, 28, 1), 0.25), head_conv=16)
 
 
 @pytest.mark.parametrize("init, std", [("random_normal", 0.05), ("glorot_uniform", None)])
@@ -110,10 +136,9 @@ def test_head_init_sets_the_rotation_heads_and_the_classifiers_kernels(init, std
     """seed 001's document draws its heads from N(0, 0.05); Keras' default is Glorot uniform."""
     from sslrun.downstream.finetune import classifier
     from sslrun.encoders import build_encoder
-    from sslrun.pretext.rotation import build_rotation
 
     enc = build_encoder("seed001_cnn", (28, 28, 1))
-    task = build_rotation(enc, mode="all", head_conv=16, head_init=init)
+    task = RotationTask.create(enc, mode="all", head_conv=16, head_init=init)
     task(np.zeros((1, 28, 28, 1), "float32"))
     model = classifier(enc, 10, 0.0, head_init=init)
     kernels = [layer.kernel for layer in task.head.layers if hasattr(layer, "kernel")]
@@ -150,9 +175,6 @@ def test_view_size_with_a_flattening_encoder_is_refused(tmp_path):
 def test_downstream_view_size_is_refused_before_any_work(tmp_path):
     res = run_cli(["experiment=smoke", "downstream.augment.size=16", "hydra.run.dir=r"], tmp_path)
     assert res.returncode == 2 and "downstream.augment.size=16: the classifier trains" in res.stderr
-
-
-TWO_VIEW = [n for n in PRETEXTS.names() if n not in ("rotation", "colorization")]
 
 
 @pytest.mark.parametrize("name", TWO_VIEW)

@@ -14,14 +14,14 @@ from conftest import run_cli
 from sslrun import config
 from sslrun.cli import PLUGINS, check_plugins, one_line
 from sslrun.errors import SslrunError
+from sslrun.pretext import PRETEXTS
 
 # schema -> the command-line option that selects a YAML extending it (the first one for a shared field)
 OPTIONS = {
     config.SyntheticDatasetConfig: "dataset=synthetic",
-    config.ImageFolderDatasetConfig: "dataset=image_folder", config.RotationConfig: "pretext=rotation",
-    config.ColorizationConfig: "pretext=colorization", config.SimCLRConfig: "pretext=simclr",
-    config.BYOLConfig: "pretext=byol", config.BarlowTwinsConfig: "pretext=barlow_twins",
-    config.VICRegConfig: "pretext=vicreg", config.EncoderConfig: "encoder=small_cnn",
+    config.ImageFolderDatasetConfig: "dataset=image_folder",
+    **{PRETEXTS.get(name).schema: f"pretext={name}" for name in PRETEXTS.names()},
+    config.EncoderConfig: "encoder=small_cnn",
     config.FinetuneConfig: "downstream=finetune", config.TrainerConfig: "trainer=default",
 }
 GROUPS = {"dataset": config.DatasetConfig, "pretext": config.PretextConfig, "encoder": config.EncoderConfig,
@@ -38,7 +38,7 @@ def _is_string(kind) -> bool:
 
 
 def _string_fields(schema, prefix: str):
-    hints = typing.get_type_hints(schema, vars(config))
+    hints = typing.get_type_hints(schema)  # each field's names looked up in the module that declares it
     for name, kind in hints.items():
         default = getattr(schema, name, None)
         if dataclasses.is_dataclass(kind):
@@ -60,7 +60,8 @@ def _cases() -> list[tuple[str, list[str]]]:
             top = key.split(".")[1]
             owner = _owner(schema, top)
             value = "[not_a_thing]" if is_list else "not_a_thing"
-            select = [option] + (["dataset=cifar10"] if option == "pretext=colorization" else [])
+            colour = group == "pretext" and PRETEXTS.get(option.split("=")[1]).needs_colour
+            select = [option] + (["dataset=cifar10"] if colour else [])
             cases.setdefault((owner, key), (key, [*select, f"{key}={value}"]))
     for key, _, _ in _string_fields(config.Config, ""):
         if key.split(".")[0] not in GROUPS:

@@ -7,12 +7,16 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from sslrun.config import BYOLConfig
 from sslrun.pretext.losses import byol_loss
 from sslrun.pretext.registry import PRETEXTS
 from sslrun.pretext.twoview import TwoViewTask, make_task, mlp
 
 
+@PRETEXTS.register("byol")
 class BYOLTask(TwoViewTask):
+    schema = BYOLConfig
+
     def __init__(self, encoder, augmenter, projector, num_classes, *, predictor, ema: float, **kwargs):
         super().__init__(encoder, augmenter, projector, num_classes, **kwargs)
         self.predictor = predictor
@@ -50,11 +54,11 @@ class BYOLTask(TwoViewTask):
         p2 = self.predictor(self(x2, training=training), training=training)
         return byol_loss(p1, self._target(x2)) + byol_loss(p2, self._target(x1))
 
-
-@PRETEXTS.register("byol")
-def build_byol(encoder: keras.Model, augment: dict[str, Any], projection_hidden: int, projection_dim: int,
-               predictor_hidden: int, ema: float, num_classes: int = 0, seed: int = 0) -> BYOLTask:
-    return make_task(
-        BYOLTask, encoder, augment, seed, mlp(projection_hidden, projection_dim, "projector"), num_classes,
-        predictor=mlp(predictor_hidden, projection_dim, "predictor"), ema=ema, name="byol",
-    )
+    @classmethod
+    def create(cls, encoder: keras.Model, *, augment: dict[str, Any], projection_hidden: int, projection_dim: int,
+               predictor_hidden: int, ema: float, online_probe: bool = True, seed: int = 0,
+               num_classes: int = 0) -> BYOLTask:
+        """The projector, then the predictor (creation order fixes their initial weights under a seed)."""
+        projector = mlp(projection_hidden, projection_dim, "projector")
+        return make_task(cls, encoder, augment, seed, projector, num_classes if online_probe else 0,
+                         predictor=mlp(predictor_hidden, projection_dim, "predictor"), ema=ema, name=cls.task_name)

@@ -15,18 +15,21 @@ first layer away and put a fresh 3-channel convolution in its place.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from sslrun.config import ColorizationConfig, ColourTarget
 from sslrun.errors import ConfigError
+from sslrun.pretext.base import PretextTask
 from sslrun.pretext.colour import AB_SCALE, LUMA, gray3, lab_to_rgb, rgb_to_lab
 from sslrun.pretext.losses import colorization_loss
 from sslrun.pretext.registry import PRETEXTS
 from sslrun.pretext.replicas import replica_share
 
-TARGETS = ("lab_ab", "rgb")
+TARGETS = tuple(target.value for target in ColourTarget)
 
 
 def spatial_trunk(encoder: keras.Model) -> keras.Model:
@@ -51,10 +54,14 @@ def decoder(feature_shape: tuple[int, ...], size: int, width: int, out_channels:
     return keras.Sequential(layers, name="colour_decoder")
 
 
-class ColorizationTask(keras.Model):
+@PRETEXTS.register("colorization")
+class ColorizationTask(PretextTask):
+    schema = ColorizationConfig
+    needs_colour = True
+
     def __init__(self, encoder: keras.Model, target: str, decoder_width: int, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder, self.target = encoder, target
+        super().__init__(encoder, **kwargs)
+        self.target = target
         self.trunk = spatial_trunk(encoder)
         size = encoder.input_shape[1]
         out, activation = (2, "tanh") if target == "lab_ab" else (3, "sigmoid")
@@ -86,17 +93,29 @@ class ColorizationTask(keras.Model):
         self.loss_tracker.update_state(colorization_loss(self.colour_target(x), self(x, training=False)))
         return {"loss": self.loss_tracker.result()}
 
-    def examples(self, x) -> dict:
-        """Input (gray), predicted colour and the true image, as RGB in [0, 1], for the report."""
-        pred = self(x, training=False)
+    def plot_examples(self, path: Path, images: np.ndarray) -> bool:
+        """Input (gray), predicted colour and the true image, as RGB in [0, 1]."""
+        from sslrun.report.plots import plot_colorization_examples
+
+        pred = self(images, training=False)
         if self.target == "lab_ab":
-            lab = rgb_to_lab(x)
+            lab = rgb_to_lab(images)
             pred = lab_to_rgb(tf.concat([lab[..., :1], pred * AB_SCALE], axis=-1))
-        return {"kind": "colorization", "gray": gray3(x).numpy(), "predicted": pred.numpy(), "target": np.asarray(x)}
+        plot_colorization_examples(gray3(images).numpy(), pred.numpy(), np.asarray(images), path)
+        return True
 
     def finalize_encoder(self) -> None:
         """Fold the first convolution onto the luminance (see the module docstring)."""
         fold_first_conv_to_luma(self.encoder)
+
+    @classmethod
+    def create(cls, encoder: keras.Model, *, target: str = "lab_ab", decoder_width: int = 128, seed: int = 0,
+               num_classes: int = 0) -> ColorizationTask:
+        if target not in TARGETS:
+            raise ConfigError(f"pretext.target={target!r}: use one of {', '.join(TARGETS)}")
+        if encoder.input_shape[-1] != 3:
+            raise ConfigError("colorization needs colour (3-channel) images")
+        return cls(encoder, target, decoder_width, name=cls.task_name)
 
 
 def fold_first_conv_to_luma(encoder: keras.Model) -> None:
@@ -104,16 +123,3 @@ def fold_first_conv_to_luma(encoder: keras.Model) -> None:
     kernel = conv.kernel.numpy()  # (kh, kw, 3, filters)
     folded = kernel.sum(axis=2, keepdims=True) * np.asarray(LUMA, kernel.dtype)[None, None, :, None]
     conv.kernel.assign(folded)
-
-
-@PRETEXTS.register("colorization")
-def build_colorization(encoder: keras.Model, target: str = "lab_ab", decoder_width: int = 128,
-                       seed: int = 0) -> ColorizationTask:
-    if target not in TARGETS:
-        raise ConfigError(f"pretext.target={target!r}: use one of {', '.join(TARGETS)}")
-    if encoder.input_shape[-1] != 3:
-        raise ConfigError("colorization needs colour (3-channel) images")
-    return ColorizationTask(encoder, target, decoder_width, name="colorization")
-
-
-build_colorization.needs_colour = True  # check_config refuses 1-channel data sets before any work

@@ -7,13 +7,20 @@ Label k means the image was rotated by k*90 degrees counter-clockwise, as
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
+import numpy as np
 import tensorflow as tf
 
+from sslrun.config import RotationConfig, RotationMode
 from sslrun.errors import ConfigError
+from sslrun.pretext.base import PretextTask
 from sslrun.pretext.losses import rotation_loss
 from sslrun.pretext.registry import PRETEXTS
 from sslrun.pretext.replicas import replica_share
+
+MODES = tuple(mode.value for mode in RotationMode)
 
 
 def rotations(x: tf.Tensor) -> tf.Tensor:
@@ -50,11 +57,13 @@ def conv_head(encoder: keras.Model, filters: int, init: str = "glorot_uniform") 
             keras.layers.Flatten()]
 
 
-class RotationTask(keras.Model):
+@PRETEXTS.register("rotation")
+class RotationTask(PretextTask):
+    schema = RotationConfig
+
     def __init__(self, encoder: keras.Model, mode: str = "random", head_hidden: int = 0, head_conv: int = 0,
                  head_init: str = "glorot_uniform", seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder = encoder
+        super().__init__(encoder, **kwargs)
         head = conv_head(encoder, head_conv, head_init) if head_conv else []
         head += [keras.layers.Dense(head_hidden, activation="relu", kernel_initializer=head_init)] if head_hidden else []
         self.head = keras.Sequential([*head, keras.layers.Dense(4, dtype="float32", kernel_initializer=head_init)],
@@ -93,26 +102,28 @@ class RotationTask(keras.Model):
         logits = self(x, training=False)
         return self._update(rotation_loss(labels, logits), labels, logits)
 
-    def examples(self, x) -> dict:
-        """Images in a known rotation (k = i mod 4) with the predicted rotation, for the report."""
-        k = tf.range(tf.shape(x)[0]) % 4
-        rotated = rotate_by(tf.convert_to_tensor(x), k)
+    def plot_examples(self, path: Path, images: np.ndarray) -> bool:
+        """Images in a known rotation (k = i mod 4) titled with the predicted rotation."""
+        from sslrun.report.plots import plot_rotation_examples
+
+        k = tf.range(tf.shape(images)[0]) % 4
+        rotated = rotate_by(tf.convert_to_tensor(images), k)
         pred = tf.argmax(self(rotated, training=False), axis=-1)
-        return {"kind": "rotation", "images": rotated.numpy(), "true_k": k.numpy(), "pred_k": pred.numpy()}
+        plot_rotation_examples(rotated.numpy(), k.numpy(), pred.numpy(), path)
+        return True
+
+    @classmethod
+    def create(cls, encoder: keras.Model, *, mode: str = "random", head_hidden: int = 0, head_conv: int = 0,
+               head_init: str = "glorot_uniform", seed: int = 0, num_classes: int = 0) -> RotationTask:
+        if mode not in MODES:
+            raise ConfigError(f"pretext.mode={mode!r}: use 'all' or 'random'")
+        shape = encoder.input_shape
+        if shape[1] != shape[2]:
+            raise ConfigError(f"rotation pretext needs square images, got {shape[1]}x{shape[2]}")
+        return cls(encoder, mode=mode, head_hidden=head_hidden, head_conv=head_conv, head_init=head_init,
+                   seed=seed, name=cls.task_name)
 
     def _update(self, loss, labels, logits):
         self.loss_tracker.update_state(loss)
         self.accuracy.update_state(labels, logits)
         return {m.name: m.result() for m in self.metrics}
-
-
-@PRETEXTS.register("rotation")
-def build_rotation(encoder: keras.Model, mode: str = "random", head_hidden: int = 0, head_conv: int = 0,
-                   head_init: str = "glorot_uniform", seed: int = 0) -> RotationTask:
-    if mode not in ("all", "random"):
-        raise ConfigError(f"pretext.mode={mode!r}: use 'all' or 'random'")
-    shape = encoder.input_shape
-    if shape[1] != shape[2]:
-        raise ConfigError(f"rotation pretext needs square images, got {shape[1]}x{shape[2]}")
-    return RotationTask(encoder, mode=mode, head_hidden=head_hidden, head_conv=head_conv, head_init=head_init,
-                        seed=seed, name="rotation")

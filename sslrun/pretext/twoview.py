@@ -1,23 +1,33 @@
 """Joint-embedding pretext tasks: two augmented views of each image, an encoder, a projector, a loss.
 
-SimCLR, BYOL, Barlow Twins and VICReg differ only in `pair_loss` (and BYOL in its
-target network); everything else lives here once: the view augmenter, the
-projector, the train/test steps, and the online linear probe of the keras.io
-SimCLR example (a linear classifier trained on the labeled subset on top of
-stop-gradient features, reported every epoch as `probe_accuracy`).
+SimCLR, BYOL, Barlow Twins and VICReg differ only in `pair_loss` and their schema's
+loss parameters (and BYOL in its target network); everything else lives here once:
+the view augmenter, the projector, the train/test steps, and the online linear probe
+of the keras.io SimCLR example (a linear classifier trained on the labeled subset on
+top of stop-gradient features, reported every epoch as `probe_accuracy`). Their
+schemas share `TwoViewConfig` (sslrun/config.py): augmentation, projector, probe.
+
+A new two-view method: a `TwoViewConfig` subclass with its projector sizes and loss
+parameters, a `TwoViewTask` subclass naming it as `schema`, with an `__init__` that
+takes those parameters and a `pair_loss`, registered with `@PRETEXTS.register(name)`,
+and conf/pretext/<name>.yaml (docs/contributing.md).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from sslrun.config import TwoViewConfig
 from sslrun.encoders.registry import accept_image_size
 from sslrun.errors import ConfigError, SslrunError
 from sslrun.precision import dtype_policy
 from sslrun.pretext.augment import VIEW_PRESETS, make_view_augmenter
+from sslrun.pretext.base import PretextTask
 from sslrun.pretext.replicas import gather_batch, replica_share
 
 MIN_VIEW = 8  # pixels: below this the encoders' pooling stages leave nothing to pool
@@ -63,13 +73,18 @@ def mlp(hidden: int, out: int, name: str, layers: int = 2) -> keras.Sequential:
     return keras.Sequential([*blocks, keras.layers.Dense(out)], name=name)
 
 
-class TwoViewTask(keras.Model):
-    """Shared two-view training; subclasses define `pair_loss(x1, x2, training)`."""
+class TwoViewTask(PretextTask):
+    """Shared two-view training; subclasses define `pair_loss(x1, x2, training)`.
+
+    `create` passes the schema's fields beyond TwoViewConfig's to `__init__` as keywords."""
+
+    schema: ClassVar[type] = TwoViewConfig
+    projector_layers: ClassVar[int] = 2  # Dense layers of the projector (Barlow Twins, VICReg: 3)
 
     def __init__(self, encoder: keras.Model, augmenter: keras.Sequential, projector: keras.Sequential,
                  num_classes: int, probe_lr: float = 1e-3, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder, self.augmenter, self.projector = encoder, augmenter, projector
+        super().__init__(encoder, **kwargs)
+        self.augmenter, self.projector = augmenter, projector
         self.probe = keras.layers.Dense(num_classes, name="probe", dtype="float32") if num_classes else None
         self.probe_optimizer = keras.optimizers.Adam(probe_lr)
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -115,10 +130,21 @@ class TwoViewTask(keras.Model):
     def views(self, x):
         return self.augmenter(x, training=True), self.augmenter(x, training=True)
 
-    def examples(self, x) -> dict:
-        """Two augmented views of each image, for the report."""
-        v1, v2 = self.views(tf.convert_to_tensor(x))
-        return {"kind": "views", "view1": v1.numpy(), "view2": v2.numpy()}
+    def plot_examples(self, path: Path, images: np.ndarray) -> bool:
+        """Two augmented views of each image, side by side."""
+        from sslrun.report.plots import plot_view_pairs
+
+        v1, v2 = self.views(tf.convert_to_tensor(images))
+        plot_view_pairs(v1.numpy(), v2.numpy(), path)
+        return True
+
+    @classmethod
+    def create(cls, encoder: keras.Model, *, augment: dict[str, Any], projection_hidden: int, projection_dim: int,
+               online_probe: bool = True, seed: int = 0, num_classes: int = 0, **params: Any) -> TwoViewTask:
+        """online_probe=false: no probe, so no labeled batches (uses_labels is False)."""
+        projector = mlp(projection_hidden, projection_dim, "projector", layers=cls.projector_layers)
+        return make_task(cls, encoder, augment, seed, projector, num_classes if online_probe else 0,
+                         name=cls.task_name or None, **params)
 
     def train_step(self, data):
         images, labeled = data if isinstance(data, tuple) and len(data) == 2 and self.probe else (data, None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import inspect
 import logging
 import math
 import time
@@ -22,6 +21,7 @@ from sslrun.data.pipeline import epoch_batches, image_batches
 from sslrun.data.splits import Splits
 from sslrun.encoders import build_encoder
 from sslrun.pretext import PRETEXTS
+from sslrun.pretext.base import PretextTask
 from sslrun.training import budget
 from sslrun.training.artifacts import atomic_save_weights, atomic_write_text, mark_complete
 from sslrun.training.checkpoint import (
@@ -45,23 +45,18 @@ WEIGHTS = "encoder.weights.h5"
 def task_params(pretext_cfg: DictConfig) -> dict[str, Any]:
     """The pretext node minus what is not a task parameter."""
     params = OmegaConf.to_container(pretext_cfg, resolve=True, enum_to_str=True)
-    for key in ("name", "from", "cache", "online_probe"):
+    for key in ("name", "from", "cache"):
         params.pop(key, None)
     return params
 
 
-def build_task(pretext_cfg: DictConfig, encoder: keras.Model, seed: int, num_classes: int) -> keras.Model:
-    """The registered task, given its config parameters plus the context it asks for by name.
-    num_classes sizes a two-view task's online probe; online_probe=false: no probe (0 classes)."""
-    builder = PRETEXTS.get(pretext_cfg.name)
-    if not pretext_cfg.get("online_probe", True):
-        num_classes = 0
-    context = {"encoder": encoder, "seed": seed, "num_classes": num_classes}
-    wanted = inspect.signature(builder).parameters
-    return builder(**{k: v for k, v in context.items() if k in wanted}, **task_params(pretext_cfg))
+def build_task(pretext_cfg: DictConfig, encoder: keras.Model, seed: int, num_classes: int) -> PretextTask:
+    """The registered task from its config parameters (PretextTask.create); num_classes: the labeled data's."""
+    return PRETEXTS.build(pretext_cfg.name, encoder=encoder, seed=seed, num_classes=num_classes,
+                          **task_params(pretext_cfg))
 
 
-def task_data(task: keras.Model, splits: Splits, trainer: DictConfig, seed: int, start_epoch: int, steps: int):
+def task_data(task: PretextTask, splits: Splits, trainer: DictConfig, seed: int, start_epoch: int, steps: int):
     """Training batches from start_epoch on (order fixed by seed and epoch) and validation batches.
 
     Tasks with an online probe also get labeled batches, zipped with the unlabeled ones.
@@ -69,7 +64,7 @@ def task_data(task: keras.Model, splits: Splits, trainer: DictConfig, seed: int,
     train = epoch_batches(splits.pretext_x, batch_size=trainer.batch_size, seed=seed, epochs=trainer.epochs,
                           start_epoch=start_epoch, steps_per_epoch=steps if trainer.steps_per_epoch else None)
     has_val = len(splits.val_x) > 0  # presets that train on every label have no validation images
-    if not getattr(task, "uses_labels", False):
+    if not task.uses_labels:
         return train, image_batches(splits.val_x, batch_size=trainer.batch_size, shuffle=False) if has_val else None
     size = min(trainer.batch_size, len(splits.labeled_x))
     labeled = image_batches(splits.labeled_x, splits.labeled_y, batch_size=size, shuffle=True,
@@ -86,21 +81,12 @@ class LogLearningRate(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
-def write_examples(task: keras.Model, x_uint8, path: Path) -> None:
+def write_examples(task: PretextTask, x_uint8, path: Path) -> None:
     """The task's own picture of what it learned (rotations, views, colours); never fails the run."""
-    if not hasattr(task, "examples") or len(x_uint8) == 0:
+    if len(x_uint8) == 0:
         return
-    from sslrun.report import plots
-
     try:
-        ex = task.examples(x_uint8.astype("float32") / 255.0)
-        kind = ex.pop("kind")
-        if kind == "rotation":
-            plots.plot_rotation_examples(ex["images"], ex["true_k"], ex["pred_k"], path)
-        elif kind == "views":
-            plots.plot_view_pairs(ex["view1"], ex["view2"], path)
-        elif kind == "colorization":
-            plots.plot_colorization_examples(ex["gray"], ex["predicted"], ex["target"], path)
+        task.plot_examples(path, x_uint8.astype("float32") / 255.0)
     except Exception as err:  # a figure is not worth losing a trained encoder over
         log.warning("could not draw pretext examples to %s: %s", path, err)
 
@@ -166,8 +152,7 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
                         f"{out / 'checkpoints'} (exit code {PREEMPTED_EXIT})")
     seconds = time.perf_counter() - start
     write_examples(task, (splits.val_x if len(splits.val_x) else splits.labeled_x)[:16], out / "examples.png")
-    if hasattr(task, "finalize_encoder"):  # e.g. colorization folds its first conv onto the luminance
-        task.finalize_encoder()
+    task.finalize_encoder()  # e.g. colorization folds its first conv onto the luminance
     atomic_save_weights(encoder, out / WEIGHTS)
     last = last_history_row(out / "history.csv")
     trained = len(history.epoch) if history is not None else 0
@@ -190,12 +175,12 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
     return info
 
 
-def compile_task(task: keras.Model, trainer: DictConfig, total_steps: int, warmup_steps: int) -> None:
+def compile_task(task: PretextTask, trainer: DictConfig, total_steps: int, warmup_steps: int) -> None:
     lr = learning_rate(trainer.learning_rate, trainer.lr_schedule.value, total_steps, warmup_steps)
     task.compile(optimizer=make_optimizer(trainer.optimizer, lr, trainer.momentum), jit_compile=trainer.jit_compile)
 
 
-def plan_budget(task: keras.Model, splits: Splits, cfg: DictConfig, steps: int, out: Path,
+def plan_budget(task: PretextTask, splits: Splits, cfg: DictConfig, steps: int, out: Path,
                 strategy: tf.distribute.Strategy) -> budget.Budget:
     """Time the task here, size its epochs to trainer.budget_minutes, and lay its schedule over them."""
     trainer, start = cfg.trainer, time.perf_counter()
