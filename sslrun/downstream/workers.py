@@ -1,9 +1,8 @@
 """A study's fine-tuning fits in worker processes, side by side.
 
 On a CPU one fit of a small network gains little from a second TensorFlow thread (the step is too small to
-split well), so a study on CPUs runs its fine-tuning fits (the evaluations marked `in_worker`: finetune,
-scratch) in `downstream.workers` processes with cores / workers threads each; bench/WORKERS_RESULTS.md has the
-measured gain. Each worker is spawned (no TensorFlow state is forked), imports TensorFlow once, and is replaced
+split well), so a study on CPUs runs its fine-tuning fits (WORKER_EVALS: finetune,
+scratch) in `downstream.workers` processes with cores / workers threads each. Each worker is spawned (no TensorFlow state is forked), imports TensorFlow once, and is replaced
 after RECYCLE_AFTER fits, which also hands back the memory Keras keeps per fitted model. A worker stores its
 fit's row itself (sslrun.downstream.rows) and returns it as plain data, a classifier the study keeps as the
 .keras file in that row. The
