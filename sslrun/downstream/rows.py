@@ -35,6 +35,14 @@ RESULT, PREDICTIONS, CLASSIFIER = "result.json", "predictions.npy", "classifier.
 KEPT = ("test_accuracy", "test_loss", "val_accuracy", "seconds", "history", "cached", "cache_key")
 
 
+def trim(result: dict[str, Any], keeps: bool) -> dict[str, Any]:
+    """Only the first draw's predictions and classifier are kept (the prediction grid, the export)."""
+    if not keeps:
+        result.pop("predictions", None)
+        result.pop("classifier", None)
+    return result
+
+
 def row_dir(root: Path, name: str, budget_key: str, repeat: int) -> Path:
     return root / f"{name}_{budget_key}_{repeat}"
 

@@ -18,7 +18,7 @@ from rich.progress import Progress
 from sslrun.data.base import RawData
 from sslrun.data.splits import Budget, LabelDraw, Splits, make_splits
 from sslrun.downstream.evals import EVALS, WORKER_EVALS, EvalInputs
-from sslrun.downstream.rows import PREEMPTION, is_stored, load_result, row_dir, store_result
+from sslrun.downstream.rows import PREEMPTION, is_stored, load_result, row_dir, store_result, trim
 from sslrun.downstream.workers import Encoders, FitPool
 from sslrun.errors import SslrunError
 from sslrun.training.progress import progress_bars
@@ -78,7 +78,7 @@ def run_study(
                     progress.update(task, description=f"{name} budget {budget.key} repeat {repeat + 1}/{d.repeats}")
                     result = EVALS.get(name)(_inputs(cfg, encoders, splits, seed, tb, keeps, cache))
                     PREEMPTION.check()  # a fit cut short by a signal is not a row
-                    store_result(entry, _trim(result, keeps))
+                    store_result(entry, trim(result, keeps))
                     _log(name, budget, repeat, result)
                     progress.advance(task)
                     planned.append((name, budget, repeat, splits, result))
@@ -131,14 +131,6 @@ def _log(name: str, budget: Budget, repeat: int, result: dict) -> None:
              result["test_accuracy"], result["seconds"], ", cached" if result.get("cached") else "")
 
 
-def _trim(result: dict, keeps: bool) -> dict:
-    """Only the first draw's predictions and classifiers are kept (the grid, the export)."""
-    if not keeps:
-        result.pop("predictions", None)
-        result.pop("classifier", None)
-    return result
-
-
 def _record(out: StudyResult, name: str, budget: Budget, repeat: int, splits: Splits, result: dict) -> None:
     out.rows.append({"eval": name, "budget": budget.key, "labeled": len(splits.labeled_y), "repeat": repeat,
                      "test_accuracy": result["test_accuracy"], "test_loss": result["test_loss"],
@@ -148,7 +140,7 @@ def _record(out: StudyResult, name: str, budget: Budget, repeat: int, splits: Sp
     if name not in out.first:
         out.first[name] = result  # keeps "predictions" for the prediction grid
     else:
-        _trim(result, keeps=False)
+        trim(result, keeps=False)
 
 
 def per_eval_summary(summary: list[dict[str, Any]], first_budget: str) -> dict[str, dict[str, Any]]:

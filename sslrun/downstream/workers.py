@@ -177,7 +177,7 @@ def _fit(index: int, name: str, splits: Splits, seed: int, tb_dir: Path | None, 
          entry: Path) -> dict[str, Any]:
     from sslrun import faults
     from sslrun.downstream.evals import EVALS, EvalInputs
-    from sslrun.downstream.rows import CLASSIFIER, store_result
+    from sslrun.downstream.rows import CLASSIFIER, store_result, trim
 
     faults.kill_fit(index)
 
@@ -187,10 +187,7 @@ def _fit(index: int, name: str, splits: Splits, seed: int, tb_dir: Path | None, 
                         cache={}, baseline_cache=baseline_cache, encoder_info=enc.info,
                         lock_timeout=cfg.lock_timeout, keeps_classifier=keeps_classifier)
     result = EVALS.get(name)(inputs)
-    if not keeps_classifier:
-        result.pop("predictions", None)
-        result.pop("classifier", None)
-    store_result(entry, result)
+    store_result(entry, trim(result, keeps_classifier))
     if result.pop("classifier", None) is not None:
         result["classifier_file"] = str(entry / CLASSIFIER)
     return result
