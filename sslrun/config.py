@@ -312,6 +312,7 @@ class DownstreamConfig:
     val_from_test: int = 0
     cache: bool = True  # reuse the scratch baseline's result of an identical earlier run (<cache_dir>/downstream)
     saved_model: bool = True  # model/ also holds a TensorFlow SavedModel for serving (seconds per run to write)
+    write_pseudo_labels: bool = False  # <run dir>/pseudo_labels.csv: model/'s class for every pool image (off: a pass over the pool)
     # finetune/scratch fits in this many worker processes side by side; null: one per CPU core (at most 4) on a
     # CPU-only machine; 1: in the sslrun process (as with a parallel sweep launcher, which has its own processes)
     workers: Optional[int] = None  # noqa: UP045

@@ -22,6 +22,7 @@ from sslrun.data.fit import fit_to_data
 from sslrun.data.splits import Budget, Splits, make_splits
 from sslrun.downstream.evals import (
     BASELINE,
+    CLASSIFIER_EVALS,
     EVALS,
     FEATURE_EVALS,
     WORKER_EVALS,
@@ -29,6 +30,7 @@ from sslrun.downstream.evals import (
     uses_frozen_features,
 )
 from sslrun.downstream.export import export_classifier
+from sslrun.downstream.label_files import write_labeled, write_pseudo_labels
 from sslrun.downstream.pretrained import load_pretrained_encoder, resolve_pretext_dir
 from sslrun.downstream.rows import ROWS
 from sslrun.downstream.study import (
@@ -111,6 +113,10 @@ def check_config(cfg: DictConfig) -> None:
         raise SslrunError(f"downstream.feature_flip=true changes only {', '.join(FEATURE_EVALS)} (and selftrain with "
                           f"selftrain_teacher=propagate), but downstream.evals={list(cfg.downstream.evals)}; add one "
                           "of them, or drop feature_flip (downstream.tta=flip mirrors finetune's predictions)")
+    if cfg.downstream.write_pseudo_labels and not set(cfg.downstream.evals) & set(CLASSIFIER_EVALS):
+        raise SslrunError(f"downstream.write_pseudo_labels=true labels the pool with the exported classifier, but "
+                          f"downstream.evals={list(cfg.downstream.evals)} trains none; add one of "
+                          f"{', '.join(CLASSIFIER_EVALS)}, or drop write_pseudo_labels")
     check_augment_presets(cfg)
     label_draw(cfg.downstream)  # one validation source, a known draw
 
@@ -162,7 +168,8 @@ def limit(raw: RawData, train: int | None, test: int | None) -> RawData:
     if train is None and test is None:
         return raw
     return replace(raw, x_train=raw.x_train[:train], y_train=raw.y_train[:train],
-                   x_test=raw.x_test[:test], y_test=raw.y_test[:test])
+                   x_test=raw.x_test[:test], y_test=raw.y_test[:test],
+                   train_paths=None if raw.train_paths is None else raw.train_paths[:train])
 
 
 def first_splits(cfg: DictConfig, raw: RawData) -> Splits:
@@ -181,7 +188,8 @@ def load_splits(cfg: DictConfig) -> tuple[Splits, str]:
 
 
 def run_downstream(cfg: DictConfig, raw: RawData, image_shape: tuple, pretext_dir: Path, run_dir: Path) -> StudyResult:
-    """Every evaluation x budget x repeat; results.csv and downstream/history.csv."""
+    """Every evaluation x budget x repeat; results.csv, downstream/history.csv and labeled_0.csv, model/,
+    pseudo_labels.csv (downstream.write_pseudo_labels)."""
     _, info = load_pretrained_encoder(pretext_dir, image_shape)
     if info["encoder"]["name"] != cfg.encoder.name:
         log.warning("using the pretext run's encoder %s (this config names %s)", info["encoder"]["name"], cfg.encoder.name)
@@ -196,6 +204,9 @@ def run_downstream(cfg: DictConfig, raw: RawData, image_shape: tuple, pretext_di
     write_history_csv(study.history, run_dir / "downstream" / "history.csv")
     study.model = export_classifier(run_dir, study.first, study.first_splits, cfg.downstream,
                                     enc.get("input_scale", 1.0))
+    write_labeled(run_dir, study.first_splits)
+    if cfg.downstream.write_pseudo_labels and study.model is not None:  # check_config: a classifier trained
+        write_pseudo_labels(run_dir, study.first_splits)
     return study
 
 

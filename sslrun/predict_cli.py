@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import glob
 import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from sslrun.atomic import atomic_open
 from sslrun.errors import Interrupted, SslrunError, output_error
+from sslrun.image_files import InputError, Inputs, Ticker, decoded_batches, find_inputs, report_bad
 
 PROG = "sslrun-predict"
 
@@ -38,15 +38,8 @@ or with --strict any unreadable file; 74 the output could not be written; 130 in
 """
 
 
-class PredictError(SslrunError):
+class PredictError(InputError):
     """A problem with the command's input: printed as one `sslrun-predict: error: ...` line."""
-
-
-@dataclass
-class Inputs:
-    files: list[Path] = field(default_factory=list)
-    labels: list[str | None] = field(default_factory=list)  # the class folder each file lies in, if any
-    non_images: int = 0
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -86,45 +79,6 @@ def read_info(run_dir: str) -> dict[str, Any]:
             from err
 
 
-def _label_of(file: Path, root: Path, classes: set[str]) -> str | None:
-    if root.name in classes:
-        return root.name
-    parts = file.relative_to(root).parts
-    return parts[0] if len(parts) > 1 and parts[0] in classes else None
-
-
-def find_inputs(paths: list[str], class_names: list[str]) -> Inputs:
-    """Files given, images under folders given (any depth), glob matches; each file once, in that order."""
-    from sslrun.data.image_folder import is_image, walk_files
-
-    classes, out, seen = set(class_names), Inputs(), set()
-
-    def add(file: Path, label: str | None) -> None:
-        if file.resolve() not in seen:
-            seen.add(file.resolve())
-            out.files.append(file)
-            out.labels.append(label)
-
-    for raw in paths:
-        path = Path(raw)
-        matches = [path] if path.exists() else [Path(m) for m in sorted(glob.glob(raw, recursive=True))]
-        if not matches:
-            raise PredictError(f"PATH {raw} does not exist and matches no file; give image files, folders or "
-                               "a quoted glob such as 'photos/**/*.jpg'")
-        for match in matches:
-            if not match.is_dir():
-                add(match, None)
-                continue
-            found = walk_files(match)
-            out.non_images += sum(not is_image(f) for f in found)
-            for file in (f for f in found if is_image(f)):
-                add(file, _label_of(file, match, classes))
-    if not out.files:
-        raise PredictError(f"no image files in {', '.join(paths)} ({out.non_images} other files); images are "
-                           ".jpg .jpeg .png .bmp .gif")
-    return out
-
-
 @dataclass
 class Predictions:
     kept: np.ndarray  # indices into Inputs.files of the images that decoded
@@ -132,50 +86,14 @@ class Predictions:
     seconds: float
 
 
-class _Ticker:
-    """A rich bar on a terminal, else a plain line about every 10% of the images."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.next_line = total, 0, total / 10
-        self.bar = None
-        if sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.task = self.bar.add_task("predicting", total=total)
-            self.bar.start()
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.advance(self.task, n)
-        elif self.done >= self.next_line and self.done < self.total:
-            print(f"{PROG}: {self.done:,}/{self.total:,} files", file=sys.stderr)
-            self.next_line += self.total / 10
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def predict(model, files: list[Path], size: tuple[int, int], channels: int, batch_size: int) -> Predictions:
     """Softmax of the model's outputs for every file that decodes; tf.data reads and decodes in parallel."""
     import tensorflow as tf
 
-    from sslrun.data.image_folder import decode_fn
-
-    if size[0] != size[1]:
-        raise PredictError(f"the model takes {size[0]}x{size[1]} images; the decoder resizes to squares only")
-    decode = decode_fn(size[0], channels)
-    names = tf.constant([os.fsencode(f) for f in files])
-    ds = tf.data.Dataset.from_tensor_slices((tf.range(len(files), dtype=tf.int64), names))
-    # the index rides along, so the files ignore_errors() drops can be named
-    ds = ds.map(lambda i, p: (i, decode(tf.io.read_file(p))), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = decoded_batches(files, size, channels, batch_size)
     spec = tf.TensorSpec((None, size[0], size[1], channels), tf.uint8)
     infer = tf.function(lambda x: tf.nn.softmax(model(x, training=False)), input_signature=[spec])
-    kept, probs, ticker, start = [], [], _Ticker(len(files)), time.perf_counter()
+    kept, probs, ticker, start = [], [], Ticker(PROG, "predicting", len(files)), time.perf_counter()
     try:
         for index, images in ds:
             kept.append(index.numpy())
@@ -197,16 +115,6 @@ def write_csv(out: Path, files: list[Path], pred: Predictions, class_names: list
             top = np.argsort(-p, kind="stable")[:top_k]
             writer.writerow([str(files[i]), class_names[top[0]], f"{p[top[0]]:.4f}",
                              ";".join(f"{class_names[k]}:{p[k]:.4f}" for k in top)])
-
-
-def report_bad(inputs: Inputs, pred: Predictions, size: int, channels: int) -> list[Path]:
-    """The files that did not decode, each named on stderr with TensorFlow's reason."""
-    from sslrun.data.image_folder import why_unreadable
-
-    bad = [inputs.files[i] for i in np.setdiff1d(np.arange(len(inputs.files)), pred.kept)]
-    for file in bad:
-        print(f"{PROG}: skipped {file}: {why_unreadable(file, size, channels)}", file=sys.stderr)
-    return bad
 
 
 def score_folders(inputs: Inputs, pred: Predictions, class_names: list[str], out: Path) -> str | None:
@@ -238,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         raise PredictError(f"{info['keras_file']} cannot be loaded ({type(err).__name__}: {err}); rerun the "
                            "`sslrun` command that wrote it") from err
     pred = predict(model, inputs.files, size, channels, args.batch_size)
-    bad = report_bad(inputs, pred, size[0], channels)
+    bad = report_bad(PROG, inputs.files, pred.kept, size[0], channels)
     out = Path(args.out)
     write_csv(out, inputs.files, pred, names, min(args.top_k, len(names)))
     rate = len(pred.kept) / pred.seconds if pred.seconds > 0 else float("inf")

@@ -37,7 +37,7 @@ ON_BAD_IMAGE = ("skip", "error")
 CHANNELS = (1, 3)
 HOLDOUT_SEED = 0  # fixed, never the run's seed: every run sees the same held-out test images
 _BATCH = 512
-_CACHE_VERSION = 1  # bump when the decoding changes, so old caches are not reused
+_CACHE_VERSION = 2  # bump when the decoding or the cached arrays change, so old caches are not reused
 _EXAMPLES = 3
 
 
@@ -57,6 +57,7 @@ class _Decoded:
     x: np.ndarray
     y: np.ndarray
     bad: list[Path]
+    paths: np.ndarray  # str, the file of each row of x
 
 
 # ----------------------------------------------------------------------------- listing
@@ -283,7 +284,8 @@ def _decode_split(
         log.warning(
             "%s: skipped %d unreadable images, e.g. %s", split.name, len(bad), _examples(bad, root)
         )
-    return _Decoded(x, np.asarray(split.labels, dtype=np.int64)[kept], bad)
+    paths = np.array([str(p) for p in split.paths], dtype=str)[kept]
+    return _Decoded(x, np.asarray(split.labels, dtype=np.int64)[kept], bad, paths)
 
 
 # ----------------------------------------------------------------------------- splits
@@ -327,10 +329,11 @@ def _held_out(y: np.ndarray, test_fraction: float) -> np.ndarray:
 
 def _train_test(
     splits: dict[str, _Decoded], root: Path, test_fraction: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, np.ndarray]:
+    """x_train, y_train, x_test, y_test, the test split's name, the train images' files."""
     train = splits["train"]
     if "test" in splits:
-        return train.x, train.y, splits["test"].x, splits["test"].y, "test"
+        return train.x, train.y, splits["test"].x, splits["test"].y, "test", train.paths
     test = _held_out(train.y, test_fraction)
     keep = np.ones(len(train.y), dtype=bool)
     keep[test] = False
@@ -342,7 +345,7 @@ def _train_test(
         len(train.y),
         test_fraction,
     )
-    return train.x[keep], train.y[keep], train.x[test], train.y[test], "held-out test"
+    return train.x[keep], train.y[keep], train.x[test], train.y[test], "held-out test", train.paths[keep]
 
 
 def _decode_all(
@@ -352,15 +355,16 @@ def _decode_all(
     decode = {k: settings[k] for k in ("image_size", "channels", "on_bad_image")}
     decoded = {name: _decode_split(split, root, **decode) for name, split in listing.items()}
     _check_every_class(decoded["train"].y, class_names, root, "only unreadable or non-image files")
-    x_train, y_train, x_test, y_test, test_name = _train_test(
+    x_train, y_train, x_test, y_test, test_name, train_paths = _train_test(
         decoded, root, settings["test_fraction"]
     )
     unlabeled = decoded["unlabeled"].x if "unlabeled" in decoded else None
+    unlabeled_paths = decoded["unlabeled"].paths if "unlabeled" in decoded else None
     if unlabeled is not None and not len(unlabeled):
         log.warning(
             "%s has no readable images; going on without unlabeled images", root / "unlabeled"
         )
-        unlabeled = None
+        unlabeled = unlabeled_paths = None
     bad = sum(len(d.bad) for d in decoded.values())
     source = (
         f"image folder {root} (train {len(y_train):,} / {test_name} {len(y_test):,} / "
@@ -368,7 +372,7 @@ def _decode_all(
         + (f"; {bad:,} bad images skipped)" if bad else ")")
     )
     log.info("decoded %s in %.1fs", source, time.perf_counter() - started)
-    return RawData(x_train, y_train, x_test, y_test, source, class_names, unlabeled)
+    return RawData(x_train, y_train, x_test, y_test, source, class_names, unlabeled, train_paths, unlabeled_paths)
 
 
 # ----------------------------------------------------------------------------- cache
@@ -402,6 +406,8 @@ def _load_cache(file: Path) -> RawData | None:
                 str(z["source"]),
                 tuple(str(c) for c in z["class_names"]),
                 unlabeled,
+                z["train_paths"],
+                z["unlabeled_paths"] if "unlabeled_paths" in z.files else None,
             )
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         log.warning(
@@ -420,9 +426,11 @@ def _save_cache(file: Path, raw: RawData) -> None:
         "y_test": raw.y_test,
         "source": np.array(raw.source),
         "class_names": np.array(raw.class_names),
+        "train_paths": raw.train_paths,
     }
     if raw.x_unlabeled is not None:
         arrays["x_unlabeled"] = raw.x_unlabeled
+        arrays["unlabeled_paths"] = raw.unlabeled_paths
     try:
         with atomic_open(file, "wb", perms=0o644) as fh:  # a reader never sees half a file
             np.savez(fh, **arrays)

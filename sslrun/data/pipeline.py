@@ -44,7 +44,7 @@ def image_batches(
     w = None if weights is None else tf.constant(np.asarray(weights, dtype=np.float32))
 
     def gather(idx: tf.Tensor):
-        xb = tf.cast(gather_images(idx), tf.float32) / 255.0
+        xb = unit_range(gather_images(idx))
         if labels is None:
             return xb
         return (xb, tf.gather(labels, idx)) if w is None else (xb, tf.gather(labels, idx), tf.gather(w, idx))
@@ -52,9 +52,19 @@ def image_batches(
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def unit_range(images: tf.Tensor) -> tf.Tensor:
+    """uint8 images -> float32 in [0, 1]: what every model of a run sees (the encoder scales on by input_scale)."""
+    return tf.cast(images, tf.float32) / 255.0
+
+
+def mirror(images: tf.Tensor) -> tf.Tensor:
+    """A batch (n, height, width, channels), each image mirrored left to right."""
+    return tf.reverse(images, axis=[2])
+
+
 def mirrored(batches: tf.data.Dataset) -> tf.data.Dataset:
-    """The same image batches (n, height, width, channels), each image mirrored left to right."""
-    return batches.map(lambda b: tf.reverse(b, axis=[2]))
+    """The same image batches, each image mirrored left to right."""
+    return batches.map(mirror)
 
 
 def epoch_batches(
@@ -81,7 +91,7 @@ def epoch_batches(
 
     gather_images = _tensor_gather(stack) if _fits_in_memory(stack) else _numpy_gather(stack)
     ds = tf.data.Dataset.range(start_epoch, epochs).flat_map(one_epoch)
-    images = ds.map(lambda idx: tf.cast(gather_images(idx), tf.float32) / 255.0, num_parallel_calls=tf.data.AUTOTUNE)
+    images = ds.map(lambda idx: unit_range(gather_images(idx)), num_parallel_calls=tf.data.AUTOTUNE)
     return images.prefetch(tf.data.AUTOTUNE)
 
 

@@ -92,6 +92,10 @@ class Splits:
     num_classes: int
     class_names: tuple[str, ...] = ()
     pool: str = "train"
+    labeled_index: np.ndarray | None = None  # rows of the train split drawn as labeled_x
+    # the files of labeled_x and pretext_x where the data set knows them (RawData.train_paths), else None
+    labeled_paths: np.ndarray | None = None
+    pretext_paths: np.ndarray | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -218,16 +222,31 @@ def pretext_pool(raw: RawData, pool: str, exclude: np.ndarray) -> tuple[np.ndarr
             f"dataset.pool={pool}: this data set ({raw.source}) has no unlabeled split; "
             "use dataset.pool=train or dataset.pool=train_excluding_labeled"
         )
+    parts = _pool_parts(pool, raw.x_train, raw.x_unlabeled, exclude)
+    return (parts[0] if len(parts) == 1 else ImageStack(parts)), pool
+
+
+def pool_paths(raw: RawData, pool: str, exclude: np.ndarray) -> np.ndarray | None:
+    """The file of each pretext_pool image (pool resolved), in the same order; None where the data set does
+    not know its files."""
+    unlabeled_known = raw.unlabeled_paths is not None or pool not in ("unlabeled", "unlabeled_and_train")
+    if raw.train_paths is None or not unlabeled_known:
+        return None
+    return np.concatenate(_pool_parts(pool, raw.train_paths, raw.unlabeled_paths, exclude))
+
+
+def _pool_parts(pool: str, train, unlabeled, exclude: np.ndarray) -> list:
+    """The arrays (images or their files) the pool consists of, in order."""
     if pool == "train":
-        return raw.x_train, pool
+        return [train]
     if pool == "train_excluding_labeled":
-        keep = np.ones(len(raw.x_train), dtype=bool)
+        keep = np.ones(len(train), dtype=bool)
         keep[exclude] = False
-        return raw.x_train[keep], pool
+        return [train[keep]]
     if pool == "unlabeled":
-        return raw.x_unlabeled, pool
+        return [unlabeled]
     if pool == "unlabeled_and_train":
-        return ImageStack([raw.x_unlabeled, raw.x_train]), pool
+        return [unlabeled, train]
     raise DataError(f"dataset.pool={pool!r} is not one of {', '.join(POOLS)}")
 
 
@@ -242,7 +261,8 @@ def make_splits(
     if found > num_classes:
         raise DataError(f"labels go up to {found - 1} but dataset.num_classes={num_classes}; fix dataset.num_classes")
     labeled, val = draw_labels(raw.y_train, budget, how, seed, repeat, raw.class_names)
-    pool_x, pool = pretext_pool(raw, pool, np.concatenate([labeled, val]))
+    exclude = np.concatenate([labeled, val])
+    pool_x, pool = pretext_pool(raw, pool, exclude)
     val_x, val_y = raw.x_train[val], raw.y_train[val]
     test_x, test_y = raw.x_test, raw.y_test
     if how.val_from_test:
@@ -262,4 +282,7 @@ def make_splits(
         num_classes=num_classes,
         class_names=raw.class_names,
         pool=pool,
+        labeled_index=labeled,
+        labeled_paths=None if raw.train_paths is None else raw.train_paths[labeled],
+        pretext_paths=pool_paths(raw, pool, exclude),
     )

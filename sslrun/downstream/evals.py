@@ -84,6 +84,7 @@ def _propagate(inp: EvalInputs) -> dict[str, Any]:
 BASELINE = "scratch"  # the one evaluation without the pretrained encoder
 FEATURE_EVALS = ("linear", "knn", "propagate")  # on frozen features: what downstream.feature_flip changes
 WORKER_EVALS = ("finetune", "scratch")  # one fit each, no pool, no shared cache: downstream.workers runs them
+CLASSIFIER_EVALS = ("finetune", "scratch", "selftrain", "linear")  # train a classifier: model/ exports one
 
 
 def uses_frozen_features(d: DictConfig) -> bool:

@@ -36,7 +36,7 @@ log = logging.getLogger("sslrun")
 # downstream options that cannot change the scratch baseline's result
 NOT_SCRATCH = ("evals", "repeats", "label_budgets", "linear_epochs", "linear_lr", "knn_k", "propagate_k",
                "propagate_alpha", "propagate_classifier", "feature_flip", "selftrain_teacher", "selftrain_threshold",
-               "selftrain_epochs", "cache", "saved_model", "workers")
+               "selftrain_epochs", "cache", "saved_model", "workers", "write_pseudo_labels")
 
 
 def _digest(*arrays: np.ndarray) -> str:

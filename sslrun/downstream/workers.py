@@ -120,7 +120,8 @@ class FitPool:
         """Run evaluation `name` on splits in a worker, which stores the row in `entry` (sslrun.downstream.rows);
         the future's result is what the evaluation returns."""
         self.count += 1
-        light = replace(splits, pretext_x=np.empty((0, *splits.image_shape), np.uint8))  # fine-tuning reads no pool
+        light = replace(splits, pretext_x=np.empty((0, *splits.image_shape), np.uint8),  # fine-tuning reads no pool
+                        pretext_paths=None)
         return self.executor.submit(_fit, self.count, name, light, seed, tb_dir, keeps_classifier, entry)
 
     def stop(self) -> None:

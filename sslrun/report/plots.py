@@ -488,3 +488,49 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str],
     ax.set_title(f"accuracy {np.trace(counts) / counts.sum():.2%} on {counts.sum()} images", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+# --- embeddings (sslrun-embed) -------------------------------------------------------------------
+
+def plot_embedding_map(coords: np.ndarray, labels: Sequence[str] | None, path: str | os.PathLike,
+                       title: str) -> Path:
+    """Points in 2-D, one colour per label (a legend up to 20 labels), or one colour without labels."""
+    fig, ax = plt.subplots(figsize=(7, 6))
+    size = float(np.clip(3000 / max(len(coords), 1), 2, 30))
+    if labels is None:
+        ax.scatter(coords[:, 0], coords[:, 1], s=size, alpha=0.7, linewidths=0)
+    else:
+        names = sorted(set(labels))
+        cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20" if len(names) <= 20 else "hsv")
+        labels = np.asarray(labels)
+        for k, name in enumerate(names):
+            at = labels == name
+            ax.scatter(coords[at, 0], coords[at, 1], s=size, alpha=0.7, linewidths=0,
+                       color=cmap(k % cmap.N if len(names) <= 20 else k / len(names)), label=name)
+        if len(names) <= 20:
+            ax.legend(fontsize=7, markerscale=max(1.0, 20 / size) ** 0.5, loc="best", ncol=1 + len(names) // 11)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_neighbours(queries: np.ndarray, neighbours: np.ndarray, similarity: np.ndarray,
+                    query_titles: Sequence[str], neighbour_titles: Sequence[Sequence[str]],
+                    path: str | os.PathLike, titled_by: str = "") -> Path:
+    """A row per query image: the query (framed), then its neighbours left to right, each titled."""
+    rows, k = neighbours.shape[:2]
+    fig, axes = plt.subplots(rows, k + 1, figsize=(1.3 * (k + 1), 1.45 * rows + 0.4), squeeze=False)
+    for r in range(rows):
+        _show(axes[r, 0], queries[r])
+        axes[r, 0].set_title(query_titles[r], fontsize=7, fontweight="bold")
+        for side in axes[r, 0].spines.values():
+            side.set_linewidth(2.5)
+        for j in range(k):
+            _show(axes[r, j + 1], neighbours[r, j])
+            axes[r, j + 1].set_title(f"{similarity[r, j]:.3f} {neighbour_titles[r][j]}", fontsize=6)
+    fig.suptitle(f"each query (left) and its {k} nearest images by cosine similarity of the features"
+                 + (f"; titles: {titled_by}" if titled_by else ""), fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
