@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sslrun.config import register_schemas
@@ -99,6 +99,32 @@ class CompareReport(Callback):
         print(f"compare report: {path}", flush=True)
         for line in said:
             print(line, flush=True)
+
+
+class SweepProgress(Callback):
+    """experiment=compare's hydra.callbacks: one bar (or plain lines) for the whole sweep, from the jobs'
+    progress.json files (sslrun.training.sweep_progress), whichever launcher runs them."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from sslrun.data.splits import Budget
+        from sslrun.training.sweep_progress import SweepBar
+
+        d, stage = config.downstream, str(getattr(config.stage, "value", config.stage))
+        try:
+            budgets = len(Budget.study(d.labels_per_class, d.num_labels, d.label_fraction,
+                                       OmegaConf.to_container(d.label_budgets) if d.label_budgets else None))
+        except SslrunError:
+            budgets = 1  # each job says what is wrong with it; the bar only needs an estimate
+        rows = 0 if stage == "pretext" else budgets * d.repeats * len(d.evals)
+        per_job = (0 if stage == "downstream" else config.trainer.epochs, rows)
+        self.bar = SweepBar(Path(str(config.hydra.sweep.dir)), len(config.compare.methods), per_job,
+                            bars=config.trainer.progress)
+        self.bar.__enter__()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if getattr(self, "bar", None) is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 def _check_mode(cfg: DictConfig) -> None:

@@ -54,6 +54,7 @@ from sslrun.training.cache import cache_key, key_parts, link_run_dir, locked
 from sslrun.training.distribute import check_multi_worker, pretext_strategy
 from sslrun.training.pretext import run_pretext
 from sslrun.training.rundir import check_unchanged, claim_run_dir
+from sslrun.training.sweep_progress import report_to, tick
 
 log = logging.getLogger("sslrun")
 
@@ -245,6 +246,7 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> float | None:
 
 def _run_stages(cfg: DictConfig, run_dir: Path, hardware: dict[str, Any]) -> float | None:
     _setup(cfg)
+    report_to(run_dir, cfg.pretext.name)  # in a compare sweep: where this job stands, for the sweep's bar
     start = time.perf_counter()
     raw = load_raw(cfg)
     splits = first_splits(cfg, raw)
@@ -273,6 +275,7 @@ def _run_stages(cfg: DictConfig, run_dir: Path, hardware: dict[str, Any]) -> flo
         pretext_dir, metrics["pretext"] = cached_pretext(cfg, splits, raw.source, run_dir)
     else:
         pretext_dir, metrics["pretext"] = own_pretext(cfg, splits, raw.source, run_dir)
+    tick("pretext", cfg.trainer.epochs, cfg.trainer.epochs)  # trained, resumed or reused: done
     study = None
     if cfg.stage.value != "pretext":
         study = run_downstream(cfg, raw, splits.image_shape, pretext_dir, run_dir)

@@ -120,4 +120,9 @@ def test_killed_compare_resumes_and_trains_scratch_once_per_draw(tmp_path):
     report = (sweep / "compare.md").read_text()
     assert all(m in report for m in ("rotation", "vicreg")) and "compare report:" in out.stdout
     assert "compare: method 2 of 2 (vicreg); finished: rotation" in out.stderr + out.stdout
+    # one progress line for the whole sweep: 2 methods x (1 pretext epoch + 2 draws x 2 evaluations)
+    sweep_lines = [line for line in out.stderr.splitlines() if line.startswith("compare sweep: ")]
+    assert sweep_lines and sweep_lines[-1].startswith("compare sweep: 10 of 10 "), out.stderr[-2000:]
+    assert "pretext epochs" not in out.stdout and json.loads((sweep / "1" / "progress.json").read_text()) == {
+        "method": "vicreg", "pretext": [1, 1], "downstream": [4, 4]}
     assert os.path.getsize(sweep / "figures" / "compare_accuracy.png") > 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from sslrun.downstream.rows import PREEMPTION, is_stored, load_result, row_dir, 
 from sslrun.downstream.workers import Encoders, FitPool
 from sslrun.errors import SslrunError
 from sslrun.training.progress import progress_bars
+from sslrun.training.sweep_progress import tick
 
 log = logging.getLogger("sslrun")
 
@@ -55,7 +57,7 @@ def run_study(
     draws = [(b, r) for b in budgets for r in range(d.repeats)]
     progress = progress_bars(show_bars) or Progress(disable=True)  # disabled: the log lines below remain
     with PREEMPTION, progress, _pool(workers, cfg, encoders) as pool:
-        task = progress.add_task("downstream", total=len(draws) * len(d.evals))
+        rows = _Rows(progress, len(draws) * len(d.evals))
         if pool is not None:
             PREEMPTION.on_signal_hooks.append(pool.stop)
         planned: list[tuple[str, Budget, int, Splits, Any]] = []  # (eval, budget, repeat, splits, where its result is)
@@ -69,18 +71,18 @@ def run_study(
                 entry = row_dir(rows_root, name, budget.key, repeat)
                 if is_stored(entry):  # finished by an earlier run of this command
                     planned.append((name, budget, repeat, splits, entry))
-                    progress.advance(task)
+                    rows.advance()
                 elif pool is not None and name in WORKER_EVALS:
                     future = pool.submit(name, splits, seed, tb, keeps, entry)
-                    future.add_done_callback(partial(_done, progress, task, name, budget, repeat))
+                    future.add_done_callback(partial(_done, rows, name, budget, repeat))
                     planned.append((name, budget, repeat, splits, future))
                 else:
-                    progress.update(task, description=f"{name} budget {budget.key} repeat {repeat + 1}/{d.repeats}")
+                    rows.describe(f"{name} budget {budget.key} repeat {repeat + 1}/{d.repeats}")
                     result = EVALS.get(name)(_inputs(cfg, encoders, splits, seed, tb, keeps, cache))
                     PREEMPTION.check()  # a fit cut short by a signal is not a row
                     store_result(entry, trim(result, keeps))
                     _log(name, budget, repeat, result)
-                    progress.advance(task)
+                    rows.advance()
                     planned.append((name, budget, repeat, splits, result))
         resumed = sum(isinstance(where, Path) for *_, where in planned)
         if resumed:
@@ -119,9 +121,28 @@ def _pool(workers: int, cfg: DictConfig, encoders: Encoders):
     return FitPool(workers, cfg, encoders, keras.config.dtype_policy().name)
 
 
-def _done(progress: Progress, task, name: str, budget: Budget, repeat: int, future: Future) -> None:
+class _Rows:
+    """The study's bar and a sweep's progress file (sslrun.training.sweep_progress) move one finished row at a
+    time, from this thread or a worker's done callback."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress, self.total, self.done, self.lock = progress, total, 0, threading.Lock()
+        self.task = progress.add_task("downstream", total=total)
+        tick("downstream", 0, total)
+
+    def describe(self, text: str) -> None:
+        self.progress.update(self.task, description=text)
+
+    def advance(self) -> None:
+        with self.lock:
+            self.done += 1
+            self.progress.advance(self.task)
+            tick("downstream", self.done, self.total)
+
+
+def _done(rows: _Rows, name: str, budget: Budget, repeat: int, future: Future) -> None:
     """A worker's fit finished: the bar moves and the log says so (in the order fits finish)."""
-    progress.advance(task)
+    rows.advance()
     if not future.cancelled() and future.exception() is None:
         _log(name, budget, repeat, future.result())
 

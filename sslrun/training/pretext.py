@@ -134,7 +134,7 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
         LogLearningRate(),  # a column of history.csv
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0),
         checkpoints,
-        RichProgress("pretext", epochs, steps, trainer.progress),
+        RichProgress("pretext", epochs, steps, trainer.progress, sweep_stage="pretext"),
     ]
     stop = budget.BudgetStop(out, plan) if plan else None
     if stop:

@@ -16,6 +16,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from sslrun.training.sweep_progress import in_sweep, tick
+
 log = logging.getLogger("sslrun")
 BARS = True  # False in downstream worker processes: the parent process draws the bars
 
@@ -27,7 +29,7 @@ def _fmt(logs: dict | None) -> str:
 def progress_bars(show_bars: bool, metrics: bool = False) -> Progress | None:
     """Rich bars with elapsed time and ETA on stderr when it is a terminal; None otherwise (logs only)."""
     console = Console(stderr=True)
-    if not (show_bars and BARS and console.is_terminal):
+    if not (show_bars and BARS and console.is_terminal) or in_sweep():  # a sweep draws one bar for all its jobs
         return None
     extra = [TextColumn("{task.fields[metrics]}")] if metrics else []
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -37,9 +39,10 @@ def progress_bars(show_bars: bool, metrics: bool = False) -> Progress | None:
 class RichProgress(keras.callbacks.Callback):
     """An epoch bar and a step bar; `label` names the stage (e.g. 'pretext', 'ssl frozen')."""
 
-    def __init__(self, label: str, epochs: int, steps: int | None, show_bars: bool = True) -> None:
+    def __init__(self, label: str, epochs: int, steps: int | None, show_bars: bool = True,
+                 sweep_stage: str | None = None) -> None:
         super().__init__()
-        self.label, self.epochs, self.steps = label, epochs, steps
+        self.label, self.epochs, self.steps, self.sweep_stage = label, epochs, steps, sweep_stage
         self.progress = progress_bars(show_bars, metrics=True)
 
     def on_train_begin(self, logs=None):
@@ -61,6 +64,8 @@ class RichProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.epoch_start
         log.info("%s epoch %d/%d: %s (%.1fs)", self.label, epoch + 1, self.epochs, _fmt(logs), seconds)
+        if self.sweep_stage:
+            tick(self.sweep_stage, epoch + 1, self.epochs)
         if self.progress:
             self.progress.update(self.epoch_bar, completed=epoch + 1, metrics=_fmt(logs))
 

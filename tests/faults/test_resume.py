@@ -68,7 +68,7 @@ def test_truncated_latest_checkpoint_falls_back_with_a_warning(tmp_path):
 
 
 def test_rerun_of_a_finished_run_does_nothing(tmp_path):
-    args = BASE + ["stage=all", "trainer.epochs=1", "downstream.evals=[finetune]", "downstream.labels_per_class=10",
+    args = BASE + ["stage=all", "trainer.epochs=1", "trainer.steps_per_epoch=4", "downstream.evals=[finetune]", "downstream.labels_per_class=10",
                    "downstream.frozen_epochs=1", "downstream.unfrozen_epochs=1", "hydra.run.dir=run"]
     first = run_cli(args, tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]

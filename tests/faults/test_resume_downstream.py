@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import FAST_PRETEXT, run_cli, start_cli, wait_for
 
-# 4 draws x (finetune, scratch): 8 rows of one 3-epoch phase each, from a shared pretext stage
+# 3 draws x (finetune, scratch): 6 rows of one 2-epoch phase each, from a shared pretext stage
 DOWN = ["experiment=smoke", "trainer.progress=false", "tensorboard=false", "stage=downstream", "pretext.from=pre",
-        "downstream.frozen_epochs=0", "downstream.unfrozen_epochs=3", "downstream.repeats=4",
+        "downstream.frozen_epochs=0", "downstream.unfrozen_epochs=2", "downstream.repeats=3",
         "downstream.evals=[finetune,scratch]", "downstream.cache=false", "trainer.deterministic=true"]
 NUMBERS = ("eval", "budget", "repeat", "labeled", "test_accuracy", "test_loss", "val_accuracy")
 
@@ -35,19 +35,19 @@ def _numbers(run: Path) -> list[tuple]:
 def test_kill9_mid_study_keeps_the_finished_rows(pretext):
     whole = start_cli(DOWN + ["downstream.workers=1", "hydra.run.dir=whole"], pretext)  # the reference, alongside
     cut = start_cli(DOWN + ["downstream.workers=1", "hydra.run.dir=cut"], pretext)
-    wait_for(lambda: len(_finished(pretext / "cut")) >= 3, cut)
+    wait_for(lambda: len(_finished(pretext / "cut")) >= 2, cut)
     cut.send_signal(signal.SIGKILL)
     cut.communicate()
     before = _finished(pretext / "cut")
-    assert 3 <= len(before) < 8 and not (pretext / "cut/results.csv").exists()
+    assert 2 <= len(before) < 6 and not (pretext / "cut/results.csv").exists()
     _, err = whole.communicate(timeout=300)
     assert whole.returncode == 0, err[-2000:]
 
     again = run_cli(DOWN + ["downstream.workers=1", "hydra.run.dir=cut"], pretext)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert f"{len(before)} of 8 rows finished by an earlier run of this command" in again.stdout
+    assert f"{len(before)} of 6 rows finished by an earlier run of this command" in again.stdout
     after = _finished(pretext / "cut")
-    assert len(after) == 8 and all(after[name] == mtime for name, mtime in before.items())  # not recomputed
+    assert len(after) == 6 and all(after[name] == mtime for name, mtime in before.items())  # not recomputed
     assert _numbers(pretext / "cut") == _numbers(pretext / "whole")
     assert not list((pretext / "cut/downstream/rows").glob(".*"))  # no half-written row left behind
     assert (pretext / "cut/model/model.keras").is_file()
@@ -62,9 +62,9 @@ def test_sigterm_stops_workers_with_75_and_the_rerun_finishes(pretext):
     assert "downstream stopped by SIGTERM" in err and "rerun the same command" in err and "Traceback" not in err
     assert not (pretext / "term/metrics.json").exists()
     done = len(_finished(pretext / "term"))
-    assert 1 <= done < 8
+    assert 1 <= done < 6
 
     again = run_cli(DOWN + ["downstream.workers=2", "hydra.run.dir=term"], pretext)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert f"{done} of 8 rows finished by an earlier run" in again.stdout
-    assert len(_numbers(pretext / "term")) == 8 and (pretext / "term/metrics.json").is_file()
+    assert f"{done} of 6 rows finished by an earlier run" in again.stdout
+    assert len(_numbers(pretext / "term")) == 6 and (pretext / "term/metrics.json").is_file()
