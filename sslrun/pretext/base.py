@@ -37,6 +37,11 @@ class PretextTask(keras.Model):
         seed seeds its own random ops; num_classes is the labeled data's, for tasks that use labels."""
         return cls(encoder, **params, name=cls.task_name or None)
 
+    def ssl_variables(self) -> list:
+        """What the pretext loss's optimizer updates (the checkpoint builds its slots over these): every
+        trainable variable; a two-view task leaves out its probe and momentum networks."""
+        return self.trainable_variables
+
     def plot_examples(self, path: Path, images: np.ndarray) -> bool:
         """Draw what the task learned on a few images (float in [0, 1]) to path; False: nothing drawn."""
         return False
