@@ -6,8 +6,8 @@ encoder at random initialisation; the frozen encoder's linear probe and kNN, and
 
 Fashion-MNIST at 100 labels per class (sslrun's default), one label draw, `trainer.budget_minutes` the same for
 every method (its epochs sized to that wall time on this machine), small_cnn for every method (colorization
-needs colour images and is left out on Fashion-MNIST). The random-initialisation row is the same encoder with
-`trainer.epochs=0`: no pretext step, the same downstream evaluations. Reported: pretext images/s, pretext epochs,
+needs colour images and is left out on Fashion-MNIST). The random-initialisation row is the same encoder after one
+pretext step at learning rate 0 (its initial weights), with the same downstream evaluations. Reported: pretext images/s, pretext epochs,
 peak RSS, linear and kNN test accuracy, RankMe at the last epoch, and the Spearman correlation of RankMe with the
 linear probe's accuracy over the methods (whatever it is: the question is whether RankMe ranks the methods
 as the probe does). `--quick`: synthetic data (experiment=smoke), a few seconds per method: the script's test.
@@ -50,7 +50,11 @@ def spearman(x: list[float], y: list[float]) -> float | None:
 
 def run_one(name: str, data: list[str], budget: list[str], work: Path, env: dict) -> dict:
     run_dir = work / name.replace(" ", "_")
-    pretext = ["pretext=rotation", "trainer.epochs=0"] if name == RANDOM else [f"pretext={name}", *budget]
+    # random init: one pretext step at learning rate 0 (sslrun wants >= 1 epoch): the weights stay their initial
+    # values; BatchNorm's moving statistics take one step of their momentum (1%)
+    pretext = (["pretext=rotation", "trainer.epochs=1", "trainer.steps_per_epoch=1", "trainer.optimizer=sgd",
+                "trainer.learning_rate=0", "trainer.momentum=0", "trainer.budget_minutes=null"]
+               if name == RANDOM else [f"pretext={name}", *budget])
     cmd = [SSLRUN, *data, *pretext, *COMMON, f"hydra.run.dir={run_dir}"]
     print(f"[{time.strftime('%H:%M:%S')}] {shown(cmd)}", flush=True)
     code, wall, rss = measured(cmd, work / f"{run_dir.name}.log", env, None)
@@ -99,7 +103,7 @@ def main() -> None:
     rho = spearman([r["rankme"] for r in trained], [r["linear"] for r in trained])
     random_row = rows[-1]
     beaten = [r["method"] for r in trained if r["linear"] > random_row["linear"] and r["knn"] > random_row["knn"]]
-    lines = [f"# Pretext methods side by side (`make bench-methods{' --quick' if args.quick else ''}`)", "",
+    lines = [f"# Pretext methods side by side (`make bench-methods{' METHODS_ARGS=--quick' if args.quick else ''}`)", "",
              f"Measured {started} on {machine()}.", "",
              ("Quick mode: synthetic data, 2 epochs of 4 steps per method; tests the script, measures nothing."
               if args.quick else f"Pretext budget {args.minutes:g} min per method (trainer.budget_minutes), "
