@@ -277,6 +277,34 @@ class VICRegConfig(TwoViewConfig):
     cov_weight: float = 1.0  # paper, section 4.1
 
 
+@PRETEXT_SCHEMAS.register("simsiam")
+@dataclass(init=False, repr=False, eq=False)
+class SimSiamConfig(TwoViewConfig):
+    projection_hidden: int = 512
+    projection_dim: int = 512  # paper (CIFAR): 2048 and 2048, BN on the output too; scaled down for small encoders
+    predictor_hidden: int = 128  # the paper's bottleneck: a quarter of projection_dim (2048 -> 512 -> 2048)
+
+
+@PRETEXT_SCHEMAS.register("moco_v3")
+@dataclass(init=False, repr=False, eq=False)
+class MoCoV3Config(TwoViewConfig):
+    projection_hidden: int = 512
+    projection_dim: int = 128  # paper: 4096 hidden, 256 out (3 layers, BN on the output); scaled down
+    predictor_hidden: int = 512  # paper: 4096 (2 layers)
+    temperature: float = 0.2  # the paper's ViT value and solo-learn's CIFAR one (ResNet-50: 1.0, with batch 4096)
+    ema: float = 0.99  # momentum per step: the paper's 0.99 (ViT; 0.996 for ResNet-50 at ~100k steps)
+
+
+@PRETEXT_SCHEMAS.register("nnclr")
+@dataclass(init=False, repr=False, eq=False)
+class NNCLRConfig(TwoViewConfig):
+    projection_hidden: int = 512
+    projection_dim: int = 128  # paper: 2048 hidden, 256 out (3 layers); scaled down
+    predictor_hidden: int = 512  # paper: 4096 (2 layers)
+    temperature: float = 0.1  # the paper's (section 4.1)
+    queue_size: int = 8192  # support set of past projections; paper: 98,304 for ImageNet's 1.28M images, here ~1/8 of a 60k pool
+
+
 # ---------------------------------------------------------------- encoder
 @dataclass
 class EncoderConfig:
@@ -360,6 +388,7 @@ class TrainerConfig:
     strategy: Strategy = Strategy.auto
     deterministic: bool = False
     progress: bool = True
+    stop_on_collapse: bool = False  # a collapsed embedding (RankMe near 1 or std near 0, sslrun/training/health.py) stops the run with exit 3; off: a warning naming the epoch, since a short collapse can recover
 
 
 # ---------------------------------------------------------------- compare

@@ -6,6 +6,8 @@ SSLRUN_FAULT=crash-writing:NAME  the writer of file NAME (a checkpoint such as e
 SSLRUN_FAULT=disk-full:NAME      writing file NAME fails with ENOSPC, as on a full disk.
 SSLRUN_FAULT=nan-at-step:N       the task's first weight tensor becomes NaN before pretext step N
                                  (counted from 1 over all epochs), so the loss at step N is NaN.
+SSLRUN_FAULT=collapse-at-epoch:N every encoder weight becomes 0 at the end of pretext epoch N (from 1),
+                                 before the health signals are measured: a collapsed embedding.
 SSLRUN_FAULT=kill-fit:N          the downstream worker process that starts the study's N-th worker fit
                                  (counted from 1) SIGKILLs itself: a worker lost to the OOM killer.
 """
@@ -37,6 +39,11 @@ def before_rename(tmp: Path, final: Path) -> None:
 def nan_at_step() -> int | None:
     step = _arg("nan-at-step")
     return int(step) if step else None
+
+
+def collapse_at_epoch() -> int | None:
+    epoch = _arg("collapse-at-epoch")
+    return int(epoch) if epoch else None
 
 
 def kill_fit(index: int) -> None:

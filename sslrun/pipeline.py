@@ -365,6 +365,9 @@ def make_plots(run_dir: Path, study: StudyResult, class_names: tuple[str, ...]) 
     histories = {k: v for k, v in histories.items() if v.is_file()}
     if histories:
         out["training_curves"] = plots.plot_training_curves(histories, fig / "training_curves.png")
+    health = plots.plot_health(run_dir / "pretext" / "history.csv", fig / "pretext_health.png")
+    if health is not None:
+        out["pretext_health"] = health
     first = next((study.first[e] for e in (headline(list(study.first)), BASELINE) if e in study.first), None)
     if first is not None and "predictions" in first and study.first_splits is not None:
         s = study.first_splits

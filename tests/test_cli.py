@@ -41,6 +41,10 @@ def test_smoke_run_writes_every_artifact(tmp_path):
     last = res.stdout.strip().splitlines()[-1]
     assert last.startswith(f"{metrics['pretext_task']} pretext: ") and " points over the same network" in last
     assert metrics["answer"] == [last] and f"**{last}.**" in (run / "report.md").read_text().splitlines()[2]
+    # the label-free health signals: history columns, the report's sentence and figure
+    assert {"rankme", "embedding_std"} <= set(history[0].split(",")) and (run / "figures/pretext_health.png").is_file()
+    assert (f"Pretext health at the last epoch, without labels: RankMe {metrics['pretext']['rankme']:.1f} of 32 "
+            "dimensions") in (run / "report.md").read_text()
     assert not list(run.rglob("*.tmp*"))
 
 

@@ -5,7 +5,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sslrun.pretext.losses import barlow_twins_loss, byol_loss, nt_xent_loss, vicreg_loss
+from sslrun.pretext.losses import (
+    barlow_twins_loss,
+    byol_loss,
+    moco_v3_loss,
+    nearest_neighbours,
+    nnclr_loss,
+    nt_xent_loss,
+    simsiam_loss,
+    vicreg_loss,
+)
 
 RNG = np.random.default_rng(0)
 Z1 = RNG.normal(size=(8, 5)).astype(np.float32)
@@ -68,6 +77,31 @@ def vicreg_reference(z1, z2, sim=25.0, var=25.0, cov=1.0, eps=1e-4):
     return sim * np.mean((z1.astype(np.float64) - z2) ** 2) + var * (v1 + v2) / 2 + cov * (c1 + c2)
 
 
+def simsiam_reference(p, z):
+    return -np.mean([a @ b / np.linalg.norm(a) / np.linalg.norm(b) for a, b in zip(p.astype(np.float64), z, strict=True)])
+
+
+def info_nce_reference(anchors, candidates, temperature):
+    """Row i's cross-entropy of picking candidate i, by loops (the form solo-learn's mocov3 and nnclr losses use:
+    F.cross_entropy(normalize(a) @ normalize(c).T / t, arange(n)))."""
+    a = [r / np.linalg.norm(r) for r in anchors.astype(np.float64)]
+    c = [r / np.linalg.norm(r) for r in candidates.astype(np.float64)]
+    losses = []
+    for i, row in enumerate(a):
+        logits = [row @ col / temperature for col in c]
+        losses.append(-logits[i] + np.log(sum(np.exp(v) for v in logits)))
+    return np.mean(losses)
+
+
+def nearest_reference(z, support):
+    unit = [r / np.linalg.norm(r) for r in support.astype(np.float64)]
+    out = []
+    for row in z.astype(np.float64):
+        sims = [row @ u / np.linalg.norm(row) for u in unit]
+        out.append(unit[int(np.argmax(sims))])
+    return np.array(out)
+
+
 LOSSES = {
     "nt_xent": (lambda a, b: nt_xent_loss(a, b, 0.5), lambda a, b: nt_xent_reference(a, b, 0.5)),
     "byol": (byol_loss, byol_reference),
@@ -76,6 +110,9 @@ LOSSES = {
         lambda a, b: barlow_reference(a, b, 5e-3),
     ),
     "vicreg": (vicreg_loss, vicreg_reference),
+    "simsiam": (simsiam_loss, simsiam_reference),
+    "moco_v3": (lambda a, b: moco_v3_loss(a, b, 0.2), lambda a, b: 2 * 0.2 * info_nce_reference(a, b, 0.2)),
+    "nnclr": (lambda a, b: nnclr_loss(a, b, 0.1), lambda a, b: info_nce_reference(a, b, 0.1)),
 }
 
 
@@ -142,6 +179,40 @@ def test_vicreg_known_values():
     assert float(vicreg_loss(collapsed, collapsed)) == pytest.approx(25 * (1 - 1e-2), rel=1e-6)
 
 
+def test_simsiam_known_values():
+    assert float(simsiam_loss(Z1, 4.0 * Z1)) == pytest.approx(-1.0, rel=1e-6)
+    assert float(simsiam_loss(Z1, -Z1)) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_moco_v3_scaled_by_two_temperatures():
+    """Perfect, orthogonal keys: each query's softmax is exp(1/t) against N-1 of exp(0), times 2t."""
+    e = np.eye(4, dtype=np.float32)
+    for t in (0.2, 1.0):
+        assert float(moco_v3_loss(e, e, t)) == pytest.approx(2 * t * np.log(1 + 3 * np.exp(-1 / t)), rel=1e-5)
+
+
+def test_nearest_neighbours_against_loops_and_without_gradient():
+    support = RNG.normal(size=(11, 5)).astype(np.float32)
+    np.testing.assert_allclose(nearest_neighbours(Z1, support).numpy(), nearest_reference(Z1, support), atol=1e-6)
+    exact = nearest_neighbours(3.0 * support[[4, 2, 9]], support).numpy()  # a row's nearest is itself
+    np.testing.assert_allclose(exact, support[[4, 2, 9]] / np.linalg.norm(support[[4, 2, 9]], axis=1, keepdims=True),
+                               atol=1e-6)
+    z, queue = tf.Variable(Z1), tf.Variable(support)
+    with tf.GradientTape() as tape:
+        loss = nnclr_loss(nearest_neighbours(z, queue), z, 0.1)
+    grad_queue, grad_z = tape.gradient(loss, [queue, z])
+    assert grad_queue is None and np.abs(grad_z.numpy()).sum() > 0  # only the predictions are pulled
+
+
+@pytest.mark.parametrize("name", ["simsiam", "moco_v3"])
+def test_no_gradient_into_the_target(name):
+    p, z = tf.Variable(Z1), tf.Variable(Z2)
+    with tf.GradientTape() as tape:
+        loss = LOSSES[name][0](p, z)
+    grad_p, grad_z = tape.gradient(loss, [p, z])
+    assert grad_z is None and np.abs(grad_p.numpy()).sum() > 0
+
+
 # ---- invariances ----
 
 
@@ -202,7 +273,11 @@ TRAINABLE = {
     "byol": lambda a, b: byol_loss(a, b),  # `a` goes through a predictor first, below
     "barlow": lambda a, b: barlow_twins_loss(a, b, 0.1),
     "vicreg": vicreg_loss,
+    "simsiam": simsiam_loss,  # `a` through the predictor, like BYOL
+    "moco_v3": lambda a, b: moco_v3_loss(a, b, 0.2),  # the same
+    "nnclr": lambda a, b: nnclr_loss(b, a, 0.1),  # b stands for the neighbours: no gradient, as from a queue
 }
+PREDICTED = {"byol", "simsiam", "moco_v3", "nnclr"}  # their online branch goes through a predictor
 
 
 @pytest.mark.parametrize("name", TRAINABLE)
@@ -214,13 +289,13 @@ def test_decreases_under_a_few_optimizer_steps(name, optimizer):
     v1, v2 = synthetic_views()
     projector(v1), predictor(projector(v1))
     variables = projector.trainable_variables + (
-        predictor.trainable_variables if name == "byol" else []
+        predictor.trainable_variables if name in PREDICTED else []
     )
     opt = keras.optimizers.SGD(0.05) if optimizer == "sgd" else keras.optimizers.Adam(1e-2)
 
     def compute():
         a, b = projector(v1), projector(v2)
-        return TRAINABLE[name](predictor(a) if name == "byol" else a, b)
+        return TRAINABLE[name](predictor(a) if name in PREDICTED else a, b)
 
     first = float(compute())
     for _ in range(20):

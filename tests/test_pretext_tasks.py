@@ -45,8 +45,12 @@ def test_one_epoch_on_synthetic_writes_loadable_encoder(name, tmp_path):
     assert np.isfinite(info["loss"]) and info["epochs"] == 1
     history = (tmp_path / "pretext/history.csv").read_text().splitlines()
     assert len(history) == 2 and "val_loss" in history[0]
-    if name in TWO_VIEW:  # two-view tasks report the online linear probe
+    health = {"rankme", "embedding_std"} | ({"alignment", "uniformity"} if name in TWO_VIEW else set())
+    assert health <= set(history[0].split(",")) and 1 <= info["rankme"] <= info["embedding_dim"]
+    assert 0 <= info["embedding_std"] and info["collapsed_epochs"] == []
+    if name in TWO_VIEW:  # two-view tasks report the online linear probe, and their views' alignment
         assert "probe_accuracy" in history[0] and 0 <= info["val_probe_accuracy"] <= 1
+        assert 0 <= info["alignment"] <= 4 and -4 <= info["uniformity"] <= 0
     encoder, meta = load_pretrained_encoder(tmp_path / "pretext", splits.image_shape)
     assert meta["task"] == name and encoder(splits.test_x[:2].astype("float32") / 255).shape[0] == 2
 

@@ -2,7 +2,8 @@
 
 A task is a `keras.Model` that owns its heads and augmentations, wraps an encoder and overrides
 `train_step`. `run_pretext` builds it with `create`, feeds it image batches (each zipped with a
-labeled batch if `uses_labels`), calls `plot_examples` and `finalize_encoder` after training, then
+labeled batch if `uses_labels`), measures its health each epoch (`health_views`),
+calls `plot_examples` and `finalize_encoder` after training, then
 saves the encoder. `check_config` reads `needs_colour` before any work. Override only what differs.
 """
 
@@ -36,9 +37,19 @@ class PretextTask(keras.Model):
         seed seeds its own random ops; num_classes is the labeled data's, for tasks that use labels."""
         return cls(encoder, **params, name=cls.task_name or None)
 
+    def ssl_variables(self) -> list:
+        """What the pretext loss's optimizer updates (the checkpoint builds its slots over these): every
+        trainable variable; a two-view task leaves out its probe and momentum networks."""
+        return self.trainable_variables
+
     def plot_examples(self, path: Path, images: np.ndarray) -> bool:
         """Draw what the task learned on a few images (float in [0, 1]) to path; False: nothing drawn."""
         return False
+
+    def health_views(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """A fixed pair of views of images for the alignment and uniformity health signals; None: not a
+        two-view method (sslrun/training/health.py)."""
+        return None
 
     def finalize_encoder(self) -> None:
         """Last changes to the encoder before its weights are saved (colorization folds its first conv)."""

@@ -56,9 +56,10 @@ class BYOLTask(TwoViewTask):
 
     @classmethod
     def create(cls, encoder: keras.Model, *, augment: dict[str, Any], projection_hidden: int, projection_dim: int,
-               predictor_hidden: int, ema: float, online_probe: bool = True, seed: int = 0,
-               num_classes: int = 0) -> BYOLTask:
-        """The projector, then the predictor (creation order fixes their initial weights under a seed)."""
-        projector = mlp(projection_hidden, projection_dim, "projector")
+               predictor_hidden: int, online_probe: bool = True, seed: int = 0, num_classes: int = 0,
+               **params: Any) -> BYOLTask:
+        """The projector, then the predictor (creation order fixes their initial weights under a seed);
+        params: ema, and a subclass's own (MoCo v3's temperature)."""
+        projector = cls.make_projector(projection_hidden, projection_dim)
         return make_task(cls, encoder, augment, seed, projector, num_classes if online_probe else 0,
-                         predictor=mlp(predictor_hidden, projection_dim, "predictor"), ema=ema, name=cls.task_name)
+                         predictor=mlp(predictor_hidden, projection_dim, "predictor"), name=cls.task_name, **params)

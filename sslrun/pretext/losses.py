@@ -132,3 +132,56 @@ def colorization_loss(target, prediction):
     avoid desaturated outputs, which matters for pictures, less for the features learned.
     """
     return ops.mean(ops.square(_float32(target) - _float32(prediction)))
+
+
+def simsiam_loss(p1, z2):
+    """SimSiam's negative cosine similarity D(p1, z2) (Chen and He 2021, "Exploring Simple Siamese
+    Representation Learning", eq. 1 and algorithm 1): -cos(p1, stopgrad(z2)) averaged over the batch.
+
+    `p1` is the predictor's output for view 1, `z2` the projection of view 2; the stop-gradient is
+    applied here, so a caller cannot forget it (without it SimSiam collapses, the paper's section 4.1).
+    The symmetric loss is the caller's: `(simsiam_loss(p1, z2) + simsiam_loss(p2, z1)) / 2`, in [-1, 1].
+    """
+    p = _l2_normalize(_float32(p1))
+    z = _l2_normalize(_float32(ops.stop_gradient(z2)))
+    return -ops.mean(ops.sum(p * z, axis=-1))
+
+
+def _info_nce(anchors, candidates, temperature):
+    """Mean cross-entropy of anchors[i] picking candidates[i] among all candidates (cosine / temperature)."""
+    logits = ops.matmul(_l2_normalize(anchors), ops.transpose(_l2_normalize(candidates))) / temperature
+    log_probs = ops.log_softmax(logits, axis=-1)
+    return -ops.mean(ops.diagonal(log_probs))
+
+
+def moco_v3_loss(q1, k2, temperature):
+    """MoCo v3's contrastive loss ctr(q1, k2) (Chen, Xie and He 2021, "An Empirical Study of Training
+    Self-Supervised Vision Transformers", algorithm 1): InfoNCE of each query q1[i] against every key
+    of the batch, k2[i] its positive, times 2 * temperature (the authors' scaling, which makes the
+    gradient's size independent of the temperature).
+
+    `q1` is the online network's prediction for view 1, `k2` the momentum network's projection of
+    view 2, shape (N, d); the keys get no gradient (stop-gradient here). The symmetric loss is the
+    caller's: `moco_v3_loss(q1, k2, t) + moco_v3_loss(q2, k1, t)`.
+    """
+    q, k = _float32(q1), _float32(ops.stop_gradient(k2))
+    return 2.0 * temperature * _info_nce(q, k, temperature)
+
+
+def nearest_neighbours(z, support):
+    """For each row of z (N, d), the row of support (K, d) with the largest cosine similarity to it
+    (NNCLR's NN(z, Q), Dwibedi et al. 2021, eq. 2), l2-normalised, without gradient."""
+    z, support = _l2_normalize(_float32(z)), _l2_normalize(_float32(ops.stop_gradient(support)))
+    index = ops.argmax(ops.matmul(z, ops.transpose(support)), axis=-1)
+    return ops.take(support, index, axis=0)
+
+
+def nnclr_loss(nn1, p2, temperature):
+    """NNCLR's loss (Dwibedi et al. 2021, "With a Little Help from My Friends", eq. 2): InfoNCE of each
+    nearest neighbour nn1[i] (of view 1's projection, from the support set) picking the prediction
+    p2[i] of view 2 among the batch's predictions, at `temperature`.
+
+    The neighbours come from a queue of past projections and get no gradient. The symmetric loss is the
+    caller's: `(nnclr_loss(nn1, p2, t) + nnclr_loss(nn2, p1, t)) / 2`.
+    """
+    return _info_nce(_float32(ops.stop_gradient(nn1)), _float32(p2), temperature)

@@ -65,12 +65,14 @@ def build_augmenter(input_shape: tuple[int, ...], augment: dict[str, Any], seed:
         return make_view_augmenter(size, channels, seed=seed, view_size=view_size, **strengths)
 
 
-def mlp(hidden: int, out: int, name: str, layers: int = 2) -> keras.Sequential:
-    """Projector/predictor: (Dense-BN-ReLU) x (layers-1), then a linear Dense (SimCLR v1, BYOL, VICReg)."""
+def mlp(hidden: int, out: int, name: str, layers: int = 2, out_bn: bool = False) -> keras.Sequential:
+    """Projector/predictor: (Dense-BN-ReLU) x (layers-1), then a linear Dense (SimCLR v1, BYOL, VICReg);
+    out_bn: a BatchNormalization on the output too (SimSiam's and MoCo v3's projectors)."""
     blocks = []
     for _ in range(layers - 1):
         blocks += [keras.layers.Dense(hidden, use_bias=False), keras.layers.BatchNormalization(), keras.layers.ReLU()]
-    return keras.Sequential([*blocks, keras.layers.Dense(out)], name=name)
+    last = [keras.layers.Dense(out, use_bias=not out_bn)] + ([keras.layers.BatchNormalization()] if out_bn else [])
+    return keras.Sequential([*blocks, *last], name=name)
 
 
 class TwoViewTask(PretextTask):
@@ -80,6 +82,7 @@ class TwoViewTask(PretextTask):
 
     schema: ClassVar[type] = TwoViewConfig
     projector_layers: ClassVar[int] = 2  # Dense layers of the projector (Barlow Twins, VICReg: 3)
+    projector_out_bn: ClassVar[bool] = False  # BatchNormalization on the projector's output (SimSiam, MoCo v3)
 
     def __init__(self, encoder: keras.Model, augmenter: keras.Sequential, projector: keras.Sequential,
                  num_classes: int, probe_lr: float = 1e-3, **kwargs):
@@ -130,6 +133,15 @@ class TwoViewTask(PretextTask):
     def views(self, x):
         return self.augmenter(x, training=True), self.augmenter(x, training=True)
 
+    def health_views(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Two views of images from an augmenter of their own, seeded: the same pair on every start and
+        resume, and the training augmenter's random stream is left as it was."""
+        augment, seed = self.view_recipe
+        augmenter = build_augmenter(self.encoder.input_shape[1:], augment, seed + 104729)
+        x = tf.convert_to_tensor(images)
+        return (keras.ops.convert_to_numpy(augmenter(x, training=True)),
+                keras.ops.convert_to_numpy(augmenter(x, training=True)))
+
     def plot_examples(self, path: Path, images: np.ndarray) -> bool:
         """Two augmented views of each image, side by side."""
         from sslrun.report.plots import plot_view_pairs
@@ -142,9 +154,13 @@ class TwoViewTask(PretextTask):
     def create(cls, encoder: keras.Model, *, augment: dict[str, Any], projection_hidden: int, projection_dim: int,
                online_probe: bool = True, seed: int = 0, num_classes: int = 0, **params: Any) -> TwoViewTask:
         """online_probe=false: no probe, so no labeled batches (uses_labels is False)."""
-        projector = mlp(projection_hidden, projection_dim, "projector", layers=cls.projector_layers)
+        projector = cls.make_projector(projection_hidden, projection_dim)
         return make_task(cls, encoder, augment, seed, projector, num_classes if online_probe else 0,
                          name=cls.task_name or None, **params)
+
+    @classmethod
+    def make_projector(cls, hidden: int, out: int) -> keras.Sequential:
+        return mlp(hidden, out, "projector", layers=cls.projector_layers, out_bn=cls.projector_out_bn)
 
     def train_step(self, data):
         images, labeled = data if isinstance(data, tuple) and len(data) == 2 and self.probe else (data, None)
@@ -192,5 +208,6 @@ def make_task(cls: type[TwoViewTask], encoder: keras.Model, augment: dict[str, A
     if view_shape != tuple(encoder.input_shape[1:]):
         accept_image_size(encoder, view_shape, "pretext.augment.size")
     task = cls(encoder, augmenter, projector, num_classes, **kwargs)
+    object.__setattr__(task, "view_recipe", (augment, seed))  # for health_views; not tracked state
     task.build((None, *encoder.input_shape[1:]))
     return task

@@ -29,9 +29,12 @@ from sslrun.report.names import EVAL_ORDER  # noqa: E402
 
 DPI = 110
 WRONG = "tab:red"
+# pretext/history.csv's label-free health columns (sslrun/training/health.py): their own figure, plot_health
+HEALTH = {"rankme": "RankMe (effective rank)", "embedding_std": "std of the l2-normalised embedding",
+          "alignment": "alignment (lower: views agree)", "uniformity": "uniformity (lower: spread)"}
 # history.csv columns that are bookkeeping, not curves
 NOT_CURVES = {"epoch", "eval", "phase", "budget", "repeat", "learning_rate", "lr", "seconds",
-              "time", "updates", "encoder_trainable_params", "head_trainable_params", "peak_lr"}
+              "time", "updates", "encoder_trainable_params", "head_trainable_params", "peak_lr", *HEALTH}
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -305,6 +308,24 @@ def plot_training_curves(histories: dict[str, str | os.PathLike], path: str | os
         _draw_history(ax_loss, ax_acc, lines)
         ax_loss.set_title(f"{title}: loss")
         ax_acc.set_title(f"{title}: accuracy")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_health(history: str | os.PathLike, path: str | os.PathLike) -> Path | None:
+    """One panel per health column of a pretext history, over epochs; None when it has none."""
+    rows = read_history(history) if Path(history).is_file() else []
+    cols = [c for c in HEALTH if rows and c in rows[0] and _finite(r.get(c) for r in rows)]
+    if not cols:
+        return None
+    fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols), 2.8), squeeze=False)
+    epochs = _epochs({"": rows})[""]
+    for ax, col in zip(axes[0], cols, strict=True):
+        ax.plot(epochs, _as_float(r.get(col) for r in rows), marker=".")
+        ax.set_title(HEALTH[col], fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path)
 

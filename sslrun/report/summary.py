@@ -48,6 +48,21 @@ def result_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def health_line(pre: dict[str, Any]) -> str | None:
+    """The pretext encoder's label-free health at its last epoch (sslrun/training/health.py), in one sentence."""
+    if pre.get("rankme") is None:
+        return None
+    dim = pre.get("embedding_dim")
+    parts = [f"RankMe {pre['rankme']:.1f}" + (f" of {dim} dimensions" if dim else ""),
+             f"std of the l2-normalised embedding {pre['embedding_std']:.3g}"
+             + (f" (spread: about {dim ** -0.5:.3g})" if dim else "")]
+    if pre.get("alignment") is not None:
+        parts.append(f"alignment {pre['alignment']:.3g}, uniformity {pre['uniformity']:.3g} (lower is better)")
+    collapsed = pre.get("collapsed_epochs") or []
+    verdict = f"collapsed at epoch(s) {', '.join(map(str, collapsed))}" if collapsed else "no epoch collapsed"
+    return f"Pretext health at the last epoch, without labels: {'; '.join(parts)}; {verdict}."
+
+
 def study_rows(metrics: dict[str, Any]) -> list[tuple[str, ...]]:
     """One row per evaluation x budget: n, mean, std, 95% CI, paired difference against scratch and its p-value."""
     rows = []
@@ -109,6 +124,9 @@ def report_markdown(metrics: dict[str, Any], command: str, plots: dict[str, Path
         "| --- | ---: | ---: | ---: |",
     ]
     lines += [f"| {' | '.join(row)} |" for row in result_rows(metrics)]
+    health = health_line(metrics.get("pretext") or {})
+    if health:
+        lines += ["", health]
     if metrics.get("gain") is not None:
         lines += ["", f"Gain of pretext training over the scratch baseline: **{100 * metrics['gain']:+.2f}** points."]
     if _is_study(metrics):

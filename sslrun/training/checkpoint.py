@@ -48,9 +48,10 @@ def _optimizers(task: keras.Model) -> list:
 
 
 def build_optimizers(task: keras.Model) -> None:
-    """Create the optimizer variables now (as fit would), so a checkpoint can be restored into them."""
+    """Create the optimizer variables now, over what the train step updates (as its first `apply` would), so a
+    checkpoint can be restored into them: a momentum network or a probe has no slots in the main optimizer."""
     if not task.optimizer.built:
-        task.optimizer.build(task.trainable_variables)
+        task.optimizer.build(task.ssl_variables())
 
 
 def save_checkpoint(folder: Path, task: keras.Model, epochs_done: int) -> Path:

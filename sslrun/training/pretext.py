@@ -34,6 +34,7 @@ from sslrun.training.checkpoint import (
 )
 from sslrun.training.distribute import prepare_for_replicas, pretext_strategy
 from sslrun.training.guards import guard_callbacks
+from sslrun.training.health import collapsed_epochs, health_callbacks, health_sample
 from sslrun.training.optim import learning_rate, make_optimizer
 from sslrun.training.progress import RichProgress
 
@@ -127,12 +128,16 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
         f", resuming after epoch {start_epoch}" if start_epoch else "",
     )
     checkpoints = EpochCheckpoint(out)
+    health, measure, stop_collapsed = health_callbacks(health_sample(splits.pretext_x, cfg.seed), out,
+                                                       trainer.stop_on_collapse)
     callbacks = [
         *guard_callbacks(out),  # first: a NaN batch stops before any callback saves its state
         # the epoch's history row before its checkpoint: an interrupt between the two then leaves a row
         # that the resume drops (keep_history_rows), never a checkpoint whose epoch has no row
         LogLearningRate(),  # a column of history.csv
+        *measure,  # rankme, embedding_std (alignment, uniformity): columns of history.csv
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0),
+        *stop_collapsed,  # a collapsed epoch has its row, not its checkpoint
         checkpoints,
         RichProgress("pretext", epochs, steps, trainer.progress, sweep_stage="pretext"),
     ]
@@ -151,6 +156,8 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
         raise Preempted(f"pretext stopped by {checkpoints.stop_signal}; rerun the same command to resume from "
                         f"{out / 'checkpoints'} (exit code {PREEMPTED_EXIT})")
     seconds = time.perf_counter() - start
+    if health.seconds:
+        log.info("health signals: %.2f s per epoch (%d images)", float(np.mean(health.seconds)), len(health.images))
     write_examples(task, (splits.val_x if len(splits.val_x) else splits.labeled_x)[:16], out / "examples.png")
     task.finalize_encoder()  # e.g. colorization folds its first conv onto the luminance
     atomic_save_weights(encoder, out / WEIGHTS)
@@ -167,6 +174,9 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
         **({"budget": {**asdict(plan), "stopped_at_budget": bool(stop and stop.stopped_early)}} if plan else {}),
         "seconds": round(seconds, 2),
         "images_per_second": round(trained * steps * trainer.batch_size / seconds, 1) if trained else None,
+        "health_seconds_per_epoch": round(float(np.mean(health.seconds)), 3) if health.seconds else None,
+        "embedding_dim": int(np.prod(encoder.output_shape[1:])),
+        "collapsed_epochs": collapsed_epochs(out / "history.csv", int(np.prod(encoder.output_shape[1:]))),
         **last,
     }
     atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
