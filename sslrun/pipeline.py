@@ -19,6 +19,7 @@ from sslrun.config import pretext_from
 from sslrun.data.base import RawData
 from sslrun.data.datasets import DATASETS
 from sslrun.data.fit import fit_to_data
+from sslrun.data.hygiene import check_pool
 from sslrun.data.splits import Budget, Splits, make_splits
 from sslrun.downstream.evals import (
     BASELINE,
@@ -117,6 +118,9 @@ def check_config(cfg: DictConfig) -> None:
         raise SslrunError(f"downstream.write_pseudo_labels=true labels the pool with the exported classifier, but "
                           f"downstream.evals={list(cfg.downstream.evals)} trains none; add one of "
                           f"{', '.join(CLASSIFIER_EVALS)}, or drop write_pseudo_labels")
+    if cfg.dataset.drop_test_duplicates and cfg.dataset.hygiene is False:
+        raise SslrunError("dataset.drop_test_duplicates=true drops what the hygiene check finds, but "
+                          "dataset.hygiene=false turns the check off; drop one of them")
     check_augment_presets(cfg)
     label_draw(cfg.downstream)  # one validation source, a known draw
 
@@ -146,7 +150,7 @@ def budgets(d: DictConfig) -> list[Budget]:
 def load_raw(cfg: DictConfig) -> RawData:
     fit_to_data(cfg)  # idempotent: run() did it already; a caller of this stage alone gets the same choices
     params = OmegaConf.to_container(cfg.dataset, resolve=True, enum_to_str=True)
-    for key in ("pool", "train_limit", "test_limit"):
+    for key in ("pool", "train_limit", "test_limit", "hygiene", "drop_test_duplicates"):
         params.pop(key, None)
     raw = DATASETS.build(params.pop("name"), data_dir=cfg.data_dir, cache_dir=cfg.cache_dir, **params)
     if raw.image_shape[-1] != cfg.dataset.channels:
@@ -247,6 +251,7 @@ def _run_stages(cfg: DictConfig, run_dir: Path, hardware: dict[str, Any]) -> flo
     _setup(cfg)
     start = time.perf_counter()
     raw = load_raw(cfg)
+    raw, hygiene = check_pool(raw, cfg.dataset, run_dir)  # before the splits: a drop changes the pool
     splits = first_splits(cfg, raw)
     metrics: dict[str, Any] = {
         "sslrun_version": sslrun.__version__,
@@ -262,6 +267,7 @@ def _run_stages(cfg: DictConfig, run_dir: Path, hardware: dict[str, Any]) -> flo
         else [b.describe() for b in budgets(cfg.downstream)],
         "repeats": cfg.downstream.repeats,
         **hardware,
+        **({"hygiene": hygiene} if hygiene else {}),
     }
     if pretext_from(cfg):
         pretext_dir = resolve_pretext_dir(pretext_from(cfg))
