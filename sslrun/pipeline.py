@@ -173,7 +173,8 @@ def limit(raw: RawData, train: int | None, test: int | None) -> RawData:
         return raw
     return replace(raw, x_train=raw.x_train[:train], y_train=raw.y_train[:train],
                    x_test=raw.x_test[:test], y_test=raw.y_test[:test],
-                   train_paths=None if raw.train_paths is None else raw.train_paths[:train])
+                   train_paths=None if raw.train_paths is None else raw.train_paths[:train],
+                   test_paths=None if raw.test_paths is None else raw.test_paths[:test])
 
 
 def first_splits(cfg: DictConfig, raw: RawData) -> Splits:

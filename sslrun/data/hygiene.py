@@ -182,7 +182,7 @@ def check(raw: RawData, max_bits: int = NEAR_BITS) -> Hygiene:
     kind = np.where(with_test, np.where(exact, TEST_EXACT, TEST_NEAR), np.where(exact, EXACT, NEAR))
     names = np.concatenate([_names(raw.train_paths, "train", sizes[0]),
                             _names(raw.unlabeled_paths, "unlabeled", n_unl) if n_unl else np.array([], dtype=str),
-                            np.array([f"test:{i}" for i in range(sizes[2])])])
+                            _names(raw.test_paths, "test", sizes[2])])
     return Hygiene(names, kind.astype(str), a, b, distance, sizes, time.perf_counter() - start)
 
 
