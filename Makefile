@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_ARGS ?= pretext=rotation dataset=fashion_mnist
 
-.PHONY: install data run test smoke lint clean bench-data bench-precision bench-cpu bench-steps bench-protocol bench-compare bench bench-quick
+.PHONY: install data run test smoke lint clean bench-data bench-precision bench-cpu bench-steps bench-protocol bench-compare bench-hygiene bench bench-quick
 
 $(STAMP): pyproject.toml requirements-ci.txt
 	$(PY) -m venv $(VENV)
@@ -59,6 +59,10 @@ bench-protocol: data  ## the default fine-tuning protocol, chosen on validation 
 
 bench-compare: data  ## experiment=compare (rotation, simclr, vicreg) on Fashion-MNIST: wall, peak RSS, scratch trainings, a separate run -> bench/COMPARE_RESULTS.md
 	$(BIN)/python bench/compare.py $(COMPARE_ARGS)
+
+HYGIENE_FOLDER ?= /tmp/cifarjpg  # the CIFAR-10 train JPEGs unpacked (../shared/data/cifar10-train-jpg.tar.gz)
+bench-hygiene: install  ## pool hygiene on 50,000 images: the check's seconds, pairs found, imagehash for comparison -> bench/HYGIENE_RESULTS.md
+	$(BIN)/python bench/hygiene.py --folder $(HYGIENE_FOLDER) --imagehash
 
 bench: data  ## each seed document's own pipeline vs its presets, full scale (hours) -> bench/RESULTS.md
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
