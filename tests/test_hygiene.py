@@ -103,11 +103,14 @@ def test_close_pairs_equals_every_pair_compared():
     for i, bits in enumerate(range(0, 10)):  # plant pairs 0..9 bits apart
         flip = rng.choice(64, bits, replace=False)
         hashes[100 + i] = hashes[i] ^ np.uint64(sum(1 << int(k) for k in flip))
+    for j in range(200, 230):  # a cluster (one picture saved 30 times, slightly changed): runs of equal pieces
+        hashes[j] = hashes[50] ^ np.uint64(1 << int(rng.integers(64)))
     a, b, dist = hygiene.close_pairs(hashes, max_bits=6)
     diff = hygiene.popcount((hashes[:, None] ^ hashes[None, :]).ravel()).reshape(len(hashes), -1)
     want = {(i, j) for i, j in zip(*np.nonzero(np.triu(diff <= 6, k=1)), strict=True)}
     assert {(int(i), int(j)) for i, j in zip(a, b, strict=True)} == want
     assert {(i, 100 + i) for i in range(7)} <= want and (7, 107) not in want
+    assert {(50, j) for j in range(200, 230)} <= want and len(want) > 30 * 29 // 2
     assert np.array_equal(dist, diff[a, b])
 
 
