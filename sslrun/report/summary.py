@@ -132,7 +132,7 @@ def hygiene_lines(h: dict[str, Any] | None) -> list[str]:
         return []
     checked = h["checked"]
     leaks = h["images_copying_test"]
-    fate = ("dropped before pretext (dataset.drop_test_duplicates=true)" if h["dropped"] else
+    fate = ("dropped before pretext: `dataset.drop_test_duplicates=true`" if h["dropped"] else
             "kept: `dataset.drop_test_duplicates=true` drops them" if leaks else "none to drop")
     return ["", "## Pool hygiene", "",
             f"{checked['train']:,} train + {checked['unlabeled']:,} unlabeled images checked against each other and "
