@@ -134,7 +134,7 @@ def test_planted_copies_are_found_with_their_kinds_and_nothing_else(folder):
                               "images_copying_test": 2}
 
 
-def test_drop_removes_exactly_the_planted_leaks(folder, tmp_path):
+def test_drop_removes_exactly_the_planted_leaks(folder, tmp_path, caplog):
     root, planted, raw = folder
     kept, info = hygiene.check_pool(raw, _dataset(drop_test_duplicates=True), tmp_path)
     gone = set(raw.train_paths) - set(kept.train_paths)
@@ -147,6 +147,7 @@ def test_drop_removes_exactly_the_planted_leaks(folder, tmp_path):
     assert hygiene.check(kept).counts()["images_copying_test"] == 0
     _, kept_info = hygiene.check_pool(raw, _dataset(), tmp_path / "keep")
     assert kept_info["dropped"] == 0 and kept_info["images_copying_test"] == 2
+    assert "2 train/unlabeled images copy a test image, which inflates the test score" in caplog.text
 
 
 def test_off_for_standard_sets_unless_asked(folder, tmp_path):
@@ -156,6 +157,30 @@ def test_off_for_standard_sets_unless_asked(folder, tmp_path):
     assert not (tmp_path / "hygiene").exists()
     _, info = hygiene.check_pool(raw, _dataset(name="cifar10", hygiene=True), tmp_path)
     assert info["images_copying_test"] == 2 and (tmp_path / "hygiene" / "pairs.csv").is_file()
+
+
+def test_a_set_without_files_names_rows_and_drops_from_its_unlabeled_split(tmp_path):
+    """A standard set's shape: no paths, an unlabeled split; a test copy in each of train and unlabeled."""
+    train, unlabeled, test = _pictures(20, 5), _pictures(15, 6), _pictures(10, 7)
+    train[4], unlabeled[11] = test[1], _near_copy(test[8])
+    raw = RawData(train, np.arange(20) % 2, test, np.arange(10) % 2, "arrays", ("a", "b"), unlabeled)
+    kept, info = hygiene.check_pool(raw, _dataset(name="stl10", hygiene=True, drop_test_duplicates=True), tmp_path)
+    with open(tmp_path / "hygiene" / "pairs.csv") as fh:
+        rows = {(r["kind"], r["a"], r["b"]) for r in csv.DictReader(fh)}
+    assert rows == {("test_exact", "train:4", "test:1"), ("test_near", "unlabeled:11", "test:8")}
+    assert info["dropped"] == 2 and len(kept.x_train) == 19 and len(kept.x_unlabeled) == 14
+    assert np.array_equal(kept.x_unlabeled, np.delete(unlabeled, 11, axis=0))
+    assert np.array_equal(kept.x_train, np.delete(train, 4, axis=0))
+
+
+def test_distinct_images_give_no_pairs_and_a_placeholder_figure(tmp_path, caplog):
+    raw = RawData(_pictures(60, 8), np.arange(60) % 2, _pictures(20, 9), np.arange(20) % 2, "arrays")
+    kept, info = hygiene.check_pool(raw, _dataset(hygiene=True), tmp_path)
+    assert kept is raw and info["images_copying_test"] == 0
+    assert all(info[f"{k}_pairs"] == 0 for k in hygiene.KINDS)
+    assert (tmp_path / "hygiene" / "pairs.csv").read_text() == "kind,a,b,distance\n"
+    assert (tmp_path / "hygiene" / "pairs.png").read_bytes()[:4] == b"\x89PNG"
+    assert "copy a test image" not in caplog.text
 
 
 def test_pairs_csv_rows_and_atomic_write(folder, tmp_path, monkeypatch):
