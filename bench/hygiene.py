@@ -73,6 +73,7 @@ def main() -> None:
     found = hygiene.check(raw)
     out["check_seconds"] = round(found.seconds, 2)
     out["check"] = found.counts()
+    out["chance_neighbours"] = round(found.chance, 4)  # near copies are looked for up to hygiene.CHANCE_LIMIT
     images = np.concatenate([raw.x_train, raw.x_test])
     start = time.perf_counter()
     digests, hashes = hygiene.fingerprints(images)

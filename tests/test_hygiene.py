@@ -261,3 +261,24 @@ def test_drop_with_the_check_off_is_refused_before_any_work():
                               "dataset.hygiene=false turns the check off; drop one of them")
     cfg.dataset.hygiene = None  # null: the drop turns the check on
     check_config(cfg)
+
+
+def test_where_random_images_match_by_hash_only_exact_copies_count(tmp_path, caplog):
+    """Images alike at low frequencies (one picture, a little noise each: MNIST's centred digits are such):
+    the near search is skipped, and an exact copy of a test image is still found and dropped."""
+    base = _pictures(1, 10)[0].astype(int)
+    rng = np.random.default_rng(11)
+    alike = np.clip(base + rng.normal(0, 4, (70, SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
+    train, test = alike[:50].copy(), alike[50:]
+    train[7] = test[3]
+    raw = RawData(train, np.arange(50) % 2, test, np.arange(20) % 2, "arrays")
+    found = hygiene.check(raw)
+    assert found.chance > hygiene.CHANCE_LIMIT and not found.near_checked
+    assert list(zip(found.kind, found.a, found.b, strict=True)) == [("test_exact", 7, 50 + 3)]
+    kept, info = hygiene.check_pool(raw, _dataset(hygiene=True, drop_test_duplicates=True), tmp_path)
+    assert len(kept.x_train) == 49 and info["dropped"] == 1 and not info["near_checked"]
+    assert "exact copies only" in kept.source and "near copies not looked for" in caplog.text
+
+
+def test_natural_pictures_rarely_match_by_chance():
+    assert hygiene.chance_neighbours(hygiene.phash(_pictures(400, 12))) < 0.1

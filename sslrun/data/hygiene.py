@@ -42,6 +42,11 @@ HASH_BITS = 64
 # (bench/HYGIENE_RESULTS.md) about 11 of 16 pairs 6 bits apart are the same photograph to the eye, 10 of 16 at 8,
 # and 8 costs five times the search: 6.
 NEAR_BITS = 6
+# Near copies are looked for only where an image has few hash neighbours: estimated from CHANCE_PAIRS random
+# pairs, an image has at most CHANCE_LIMIT others within NEAR_BITS (CIFAR-10: ~0.02; MNIST's centred digits:
+# ~70; a folder holding each picture three times: 2). Else the hash does not tell this data's images apart,
+# and only exact copies are reported (and dropped).
+CHANCE_PAIRS, CHANCE_LIMIT = 200_000, 3.0
 _HASH_SIZE, _DCT_SIZE = 8, 32  # imagehash.phash's hash_size=8, highfreq_factor=4
 _CHUNK = 4096  # images hashed at a time: a memory-mapped split is read this many rows at a time
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
@@ -109,28 +114,51 @@ def _pieces(max_bits: int) -> list[tuple[int, int]]:
     return [(int(lo), int(hi - lo)) for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
 
 
+def _equal_keys(key: np.ndarray):
+    """(a, b) index arrays of pairs with equal keys, a batch per offset: equal keys sit together once sorted, so
+    pairs at offset 1, 2, ... until no run of equal keys is that long (memory: one offset's pairs at a time)."""
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    for offset in range(1, len(key)):
+        same = np.flatnonzero(key[:-offset] == key[offset:])
+        if not len(same):
+            return
+        a, b = order[same], order[same + offset]
+        yield np.minimum(a, b), np.maximum(a, b)
+
+
+def _sorted_pairs(found: list[np.ndarray]) -> np.ndarray:
+    """(n, 2) unique pairs, sorted; a pair found several times is kept once."""
+    return np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), dtype=np.int64)
+
+
 def close_pairs(hashes: np.ndarray, max_bits: int = NEAR_BITS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every pair (a < b) of hashes at most max_bits apart, with its distance, sorted by (a, b)."""
     hashes = np.asarray(hashes, dtype=np.uint64)
     found = []
     for shift, width in _pieces(max_bits):
-        key = (hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)
-        order = np.argsort(key, kind="stable")
-        key = key[order]
-        # equal keys sit together once sorted: pairs at offset 1, 2, ... until no run of equal keys is that long
-        for offset in range(1, len(key)):
-            same = np.flatnonzero(key[:-offset] == key[offset:])
-            if not len(same):
-                break
-            a, b = order[same], order[same + offset]
-            dist = popcount(hashes[a] ^ hashes[b])
-            keep = dist <= max_bits
-            found.append(np.stack([np.minimum(a, b)[keep], np.maximum(a, b)[keep]], axis=1))
-    if not found:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty, empty
-    pairs = np.unique(np.concatenate(found), axis=0)  # a pair agreeing on several pieces is found once each
+        for a, b in _equal_keys((hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)):
+            keep = popcount(hashes[a] ^ hashes[b]) <= max_bits
+            found.append(np.stack([a[keep], b[keep]], axis=1))
+    pairs = _sorted_pairs(found)
     return pairs[:, 0], pairs[:, 1], popcount(hashes[pairs[:, 0]] ^ hashes[pairs[:, 1]]).astype(np.int64)
+
+
+def equal_pairs(digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (a < b) of equal digests, sorted."""
+    pairs = _sorted_pairs([np.stack(ab, axis=1) for ab in _equal_keys(digests)])
+    return pairs[:, 0], pairs[:, 1]
+
+
+def chance_neighbours(hashes: np.ndarray, max_bits: int = NEAR_BITS) -> float:
+    """How many other images a random image has within max_bits, estimated from CHANCE_PAIRS random pairs."""
+    if len(hashes) < 2:
+        return 0.0
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, len(hashes), (2, CHANCE_PAIRS))
+    keep = a != b
+    rate = np.mean(popcount(hashes[a[keep]] ^ hashes[b[keep]]) <= max_bits)
+    return float(rate * (len(hashes) - 1))
 
 
 # ----------------------------------------------------------------------------- the check
@@ -147,6 +175,11 @@ class Hygiene:
     distance: np.ndarray  # Hamming distance of the pHashes; 0 for exact copies
     sizes: tuple[int, int, int]  # train, unlabeled, test
     seconds: float = 0.0
+    chance: float = 0.0  # chance_neighbours: above CHANCE_LIMIT no near pairs are looked for
+
+    @property
+    def near_checked(self) -> bool:
+        return self.chance <= CHANCE_LIMIT
 
     def leaked(self) -> tuple[np.ndarray, np.ndarray]:
         """Rows of x_train and of x_unlabeled that copy a test image (exactly or nearly), sorted."""
@@ -173,7 +206,13 @@ def check(raw: RawData, max_bits: int = NEAR_BITS) -> Hygiene:
     parts = [raw.x_train, *([raw.x_unlabeled] if n_unl else []), raw.x_test]
     prints = [fingerprints(x) for x in parts]
     digests = np.concatenate([d for d, _ in prints])
-    a, b, distance = close_pairs(np.concatenate([h for _, h in prints]), max_bits)
+    hashes = np.concatenate([h for _, h in prints])
+    chance = chance_neighbours(hashes, max_bits)
+    if chance <= CHANCE_LIMIT:
+        a, b, distance = close_pairs(hashes, max_bits)
+    else:
+        a, b = equal_pairs(digests)
+        distance = np.zeros(len(a), dtype=np.int64)
     pool = sizes[0] + sizes[1]
     keep = a < pool  # a test image and a test image: not the pool's business
     a, b, distance = a[keep], b[keep], distance[keep]
@@ -183,7 +222,7 @@ def check(raw: RawData, max_bits: int = NEAR_BITS) -> Hygiene:
     names = np.concatenate([_names(raw.train_paths, "train", sizes[0]),
                             _names(raw.unlabeled_paths, "unlabeled", n_unl) if n_unl else np.array([], dtype=str),
                             _names(raw.test_paths, "test", sizes[2])])
-    return Hygiene(names, kind.astype(str), a, b, distance, sizes, time.perf_counter() - start)
+    return Hygiene(names, kind.astype(str), a, b, distance, sizes, time.perf_counter() - start, chance)
 
 
 def drop_leaked(raw: RawData, found: Hygiene) -> RawData:
@@ -201,7 +240,8 @@ def drop_leaked(raw: RawData, found: Hygiene) -> RawData:
         changes["x_unlabeled"] = raw.x_unlabeled[kept]
         changes["unlabeled_paths"] = None if raw.unlabeled_paths is None else raw.unlabeled_paths[kept]
     # in the source, so the pretext cache key (which hashes it, with the pool's size) changes with the pool
-    what = f"{len(train) + len(unlabeled):,} images that copy a test image dropped (pHash <= {NEAR_BITS} bits)"
+    how = f"pHash <= {NEAR_BITS} bits" if found.near_checked else "exact copies only"
+    what = f"{len(train) + len(unlabeled):,} images that copy a test image dropped ({how})"
     return replace(raw, source=f"{raw.source}; {what}", **changes)
 
 
@@ -269,8 +309,14 @@ def check_pool(raw: RawData, dataset: DictConfig, run_dir: Path) -> tuple[RawDat
     write_pairs_figure(run_dir / FOLDER / "pairs.png", found, raw)
     counts = found.counts()
     drop = bool(dataset.drop_test_duplicates)
-    summary = {"method": f"exact: BLAKE2b of the pixels; near: 64-bit pHash within {NEAR_BITS} bits",
-               "near_bits": NEAR_BITS, "checked": dict(zip(("train", "unlabeled", "test"), found.sizes, strict=True)),
+    near = (f"near: 64-bit pHash within {NEAR_BITS} bits" if found.near_checked else
+            f"near copies not looked for: a random image has about {found.chance:,.0f} others within {NEAR_BITS} "
+            f"pHash bits (from {CHANCE_PAIRS:,} random pairs), so the hash does not tell these images apart")
+    if not found.near_checked:
+        log.warning("pool hygiene: exact copies only; %s", near)
+    summary = {"method": f"exact: BLAKE2b of the pixels; {near}", "near_bits": NEAR_BITS,
+               "near_checked": found.near_checked, "chance_neighbours": round(found.chance, 3),
+               "checked": dict(zip(("train", "unlabeled", "test"), found.sizes, strict=True)),
                **counts, "dropped": counts["images_copying_test"] if drop else 0, "seconds": round(found.seconds, 2),
                "pairs": f"{FOLDER}/pairs.csv", "figure": f"{FOLDER}/pairs.png"}
     log.info("pool hygiene: %s train + %s unlabeled images against each other and %s test images in %.1fs: "
