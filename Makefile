@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_ARGS ?= pretext=rotation dataset=fashion_mnist
 
-.PHONY: install data run test smoke lint clean bench-data bench-precision bench-cpu bench-steps bench-protocol bench-compare bench-methods bench bench-quick
+.PHONY: install data run test smoke lint clean bench-data bench-precision bench-cpu bench-steps bench-protocol bench-compare bench-methods bench-hygiene bench bench-quick
 
 $(STAMP): pyproject.toml requirements-ci.txt
 	$(PY) -m venv $(VENV)
@@ -62,6 +62,11 @@ bench-compare: data  ## experiment=compare (rotation, simclr, vicreg) on Fashion
 
 bench-methods: data  ## every pretext method at the same pretext wall-clock budget + random init: linear, kNN, RankMe, Spearman -> bench/METHODS_RESULTS.md
 	$(BIN)/python bench/methods.py $(METHODS_ARGS)
+
+HYGIENE_FOLDER ?= /tmp/cifarjpg  # an image folder of 50,000 images, e.g. the CIFAR-10 train split as JPEG folders
+HYGIENE_ARGS ?=  # --imagehash: also time the imagehash package (pip install imagehash) for comparison
+bench-hygiene: install  ## pool hygiene on 50,000 images: the check's seconds and the pairs found -> bench/HYGIENE_RESULTS.md
+	$(BIN)/python bench/hygiene.py --folder $(HYGIENE_FOLDER) $(HYGIENE_ARGS)
 
 bench: data  ## each seed document's own pipeline vs its presets, full scale (hours) -> bench/RESULTS.md
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -156,6 +156,9 @@ class DatasetConfig:
     pool: Pool = Pool.auto
     train_limit: Optional[int] = None  # noqa: UP045  at most the first N train images (seed 001: 1000)
     test_limit: Optional[int] = None  # noqa: UP045  at most the first N test images (seed 001: 300)
+    # exact and near copies among the train/unlabeled images and of test images (sslrun/data/hygiene.py)
+    hygiene: Optional[bool] = None  # noqa: UP045  null: on for image folders (~3 s per 50,000 images), off for standard sets (scored on their published splits)
+    drop_test_duplicates: bool = False  # remove the train/unlabeled images that copy a test image, before pretext (the check runs)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from sslrun.config import pretext_from
 from sslrun.data.base import RawData
 from sslrun.data.datasets import DATASETS
 from sslrun.data.fit import fit_to_data
+from sslrun.data.hygiene import check_pool
 from sslrun.data.splits import Budget, Splits, make_splits
 from sslrun.downstream.evals import (
     BASELINE,
@@ -118,6 +119,9 @@ def check_config(cfg: DictConfig) -> None:
         raise SslrunError(f"downstream.write_pseudo_labels=true labels the pool with the exported classifier, but "
                           f"downstream.evals={list(cfg.downstream.evals)} trains none; add one of "
                           f"{', '.join(CLASSIFIER_EVALS)}, or drop write_pseudo_labels")
+    if cfg.dataset.drop_test_duplicates and cfg.dataset.hygiene is False:
+        raise SslrunError("dataset.drop_test_duplicates=true drops what the hygiene check finds, but "
+                          "dataset.hygiene=false turns the check off; drop one of them")
     check_augment_presets(cfg)
     label_draw(cfg.downstream)  # one validation source, a known draw
 
@@ -147,7 +151,7 @@ def budgets(d: DictConfig) -> list[Budget]:
 def load_raw(cfg: DictConfig) -> RawData:
     fit_to_data(cfg)  # idempotent: run() did it already; a caller of this stage alone gets the same choices
     params = OmegaConf.to_container(cfg.dataset, resolve=True, enum_to_str=True)
-    for key in ("pool", "train_limit", "test_limit"):
+    for key in ("pool", "train_limit", "test_limit", "hygiene", "drop_test_duplicates"):
         params.pop(key, None)
     raw = DATASETS.build(params.pop("name"), data_dir=cfg.data_dir, cache_dir=cfg.cache_dir, **params)
     if raw.image_shape[-1] != cfg.dataset.channels:
@@ -170,7 +174,8 @@ def limit(raw: RawData, train: int | None, test: int | None) -> RawData:
         return raw
     return replace(raw, x_train=raw.x_train[:train], y_train=raw.y_train[:train],
                    x_test=raw.x_test[:test], y_test=raw.y_test[:test],
-                   train_paths=None if raw.train_paths is None else raw.train_paths[:train])
+                   train_paths=None if raw.train_paths is None else raw.train_paths[:train],
+                   test_paths=None if raw.test_paths is None else raw.test_paths[:test])
 
 
 def first_splits(cfg: DictConfig, raw: RawData) -> Splits:
@@ -249,6 +254,7 @@ def _run_stages(cfg: DictConfig, run_dir: Path, hardware: dict[str, Any]) -> flo
     report_to(run_dir, cfg.pretext.name)  # in a compare sweep: where this job stands, for the sweep's bar
     start = time.perf_counter()
     raw = load_raw(cfg)
+    raw, hygiene = check_pool(raw, cfg.dataset, run_dir)  # before the splits: a drop changes the pool
     splits = first_splits(cfg, raw)
     metrics: dict[str, Any] = {
         "sslrun_version": sslrun.__version__,
@@ -264,6 +270,7 @@ def _run_stages(cfg: DictConfig, run_dir: Path, hardware: dict[str, Any]) -> flo
         else [b.describe() for b in budgets(cfg.downstream)],
         "repeats": cfg.downstream.repeats,
         **hardware,
+        **({"hygiene": hygiene} if hygiene else {}),
     }
     if pretext_from(cfg):
         pretext_dir = resolve_pretext_dir(pretext_from(cfg))

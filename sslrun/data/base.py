@@ -20,10 +20,11 @@ class RawData:
     # Images without labels (STL-10's `unlabelled`, an image folder's `unlabeled/`).
     # May be a read-only np.memmap view: never copy it whole or convert it to float.
     x_unlabeled: np.ndarray | None = None
-    # The file of each train / unlabeled image (str, aligned with x_train / x_unlabeled) where the data set
+    # The file of each train / unlabeled / test image (str, aligned with x_train ...) where the data set
     # knows it (image folders): pseudo_labels.csv and downstream/labeled_0.csv name files, not row numbers.
     train_paths: np.ndarray | None = None
     unlabeled_paths: np.ndarray | None = None
+    test_paths: np.ndarray | None = None  # hygiene/pairs.csv names the test file a pool image copies
 
     def __post_init__(self) -> None:
         for name in ("x_train", "x_test", "x_unlabeled"):

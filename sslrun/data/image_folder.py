@@ -37,7 +37,7 @@ ON_BAD_IMAGE = ("skip", "error")
 CHANNELS = (1, 3)
 HOLDOUT_SEED = 0  # fixed, never the run's seed: every run sees the same held-out test images
 _BATCH = 512
-_CACHE_VERSION = 2  # bump when the decoding or the cached arrays change, so old caches are not reused
+_CACHE_VERSION = 3  # bump when the decoding or the cached arrays change, so old caches are not reused
 _EXAMPLES = 3
 
 
@@ -329,11 +329,11 @@ def _held_out(y: np.ndarray, test_fraction: float) -> np.ndarray:
 
 def _train_test(
     splits: dict[str, _Decoded], root: Path, test_fraction: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, np.ndarray]:
-    """x_train, y_train, x_test, y_test, the test split's name, the train images' files."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, np.ndarray, np.ndarray]:
+    """x_train, y_train, x_test, y_test, the test split's name, the train and the test images' files."""
     train = splits["train"]
     if "test" in splits:
-        return train.x, train.y, splits["test"].x, splits["test"].y, "test", train.paths
+        return train.x, train.y, splits["test"].x, splits["test"].y, "test", train.paths, splits["test"].paths
     test = _held_out(train.y, test_fraction)
     keep = np.ones(len(train.y), dtype=bool)
     keep[test] = False
@@ -345,7 +345,8 @@ def _train_test(
         len(train.y),
         test_fraction,
     )
-    return train.x[keep], train.y[keep], train.x[test], train.y[test], "held-out test", train.paths[keep]
+    return (train.x[keep], train.y[keep], train.x[test], train.y[test], "held-out test", train.paths[keep],
+            train.paths[test])
 
 
 def _decode_all(
@@ -355,7 +356,7 @@ def _decode_all(
     decode = {k: settings[k] for k in ("image_size", "channels", "on_bad_image")}
     decoded = {name: _decode_split(split, root, **decode) for name, split in listing.items()}
     _check_every_class(decoded["train"].y, class_names, root, "only unreadable or non-image files")
-    x_train, y_train, x_test, y_test, test_name, train_paths = _train_test(
+    x_train, y_train, x_test, y_test, test_name, train_paths, test_paths = _train_test(
         decoded, root, settings["test_fraction"]
     )
     unlabeled = decoded["unlabeled"].x if "unlabeled" in decoded else None
@@ -372,7 +373,8 @@ def _decode_all(
         + (f"; {bad:,} bad images skipped)" if bad else ")")
     )
     log.info("decoded %s in %.1fs", source, time.perf_counter() - started)
-    return RawData(x_train, y_train, x_test, y_test, source, class_names, unlabeled, train_paths, unlabeled_paths)
+    return RawData(x_train, y_train, x_test, y_test, source, class_names, unlabeled, train_paths, unlabeled_paths,
+                   test_paths)
 
 
 # ----------------------------------------------------------------------------- cache
@@ -408,6 +410,7 @@ def _load_cache(file: Path) -> RawData | None:
                 unlabeled,
                 z["train_paths"],
                 z["unlabeled_paths"] if "unlabeled_paths" in z.files else None,
+                z["test_paths"],
             )
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         log.warning(
@@ -427,6 +430,7 @@ def _save_cache(file: Path, raw: RawData) -> None:
         "source": np.array(raw.source),
         "class_names": np.array(raw.class_names),
         "train_paths": raw.train_paths,
+        "test_paths": raw.test_paths,
     }
     if raw.x_unlabeled is not None:
         arrays["x_unlabeled"] = raw.x_unlabeled

@@ -555,3 +555,25 @@ def plot_neighbours(queries: np.ndarray, neighbours: np.ndarray, similarity: np.
                  + (f"; titles: {titled_by}" if titled_by else ""), fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_duplicate_pairs(first: np.ndarray, second: np.ndarray, titles: Sequence[str],
+                         path: str | os.PathLike, heading: str = "") -> Path:
+    """Pairs of images side by side (first[i] left of second[i]), each pair titled; four pairs a row."""
+    if not len(first):
+        return _placeholder(path, "no duplicate pairs found")
+    per_row = 4
+    nrows = math.ceil(len(first) / per_row)
+    fig, axes = plt.subplots(nrows, 2 * per_row, figsize=(2 * 1.3 * per_row, 1.55 * nrows + 0.5), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        pair, side = divmod(k % (2 * per_row), 2)
+        i = (k // (2 * per_row)) * per_row + pair
+        if i >= len(first):
+            ax.axis("off")
+            continue
+        _show(ax, (first if side == 0 else second)[i])
+        if side == 0:
+            ax.set_title(titles[i], fontsize=7, loc="left")
+    fig.suptitle(heading or "duplicate pairs (left: pool image, right: its match)", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -135,12 +135,30 @@ def report_markdown(metrics: dict[str, Any], command: str, plots: dict[str, Path
                   "its interval inverts) and the Wilcoxon signed-rank test, both two-sided.", "",
                   f"| {' | '.join(STUDY_COLUMNS)} |", "|" + " --- |" * len(STUDY_COLUMNS)]
         lines += [f"| {' | '.join(row)} |" for row in study_rows(metrics)]
+    lines += hygiene_lines(metrics.get("hygiene"))
     for name, path in (plots or {}).items():
         rel = path.relative_to(run_dir) if run_dir and path.is_relative_to(run_dir) else path
         lines += ["", f"![{name}]({rel})"]
     lines += ["", "Per-repeat results: `results.csv`. Histories: `pretext/history.csv`, `downstream/history.csv`; "
               "TensorBoard: `tensorboard/`. Config: `.hydra/config.yaml`.", ""]
     return "\n".join(lines)
+
+
+def hygiene_lines(h: dict[str, Any] | None) -> list[str]:
+    """report.md's pool hygiene section (sslrun/data/hygiene.py), or nothing when the check did not run."""
+    if not h:
+        return []
+    checked = h["checked"]
+    leaks = h["images_copying_test"]
+    fate = ("dropped before pretext: `dataset.drop_test_duplicates=true`" if h["dropped"] else
+            "kept: `dataset.drop_test_duplicates=true` drops them" if leaks else "none to drop")
+    return ["", "## Pool hygiene", "",
+            f"{checked['train']:,} train + {checked['unlabeled']:,} unlabeled images checked against each other and "
+            f"{checked['test']:,} test images in {h['seconds']:.1f} s ({h['method']}): "
+            f"**{h['exact_pairs']:,} exact and {h['near_pairs']:,} near duplicate pairs** in the pool; "
+            f"**{h['test_exact_pairs']:,} exact and {h['test_near_pairs']:,} near pairs with a test image**, "
+            f"{leaks:,} train/unlabeled images that copy a test image ({fate}). Pairs: `{h['pairs']}`.",
+            "", f"![pool hygiene]({h['figure']})"]
 
 
 def write_reports(run_dir: Path, metrics: dict[str, Any], command: str, plots: dict[str, Path] | None = None) -> None:

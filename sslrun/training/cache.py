@@ -30,7 +30,9 @@ from sslrun.errors import Busy
 log = logging.getLogger("sslrun")
 
 # Options that cannot change the weights (how data is found, display) stay out of the key.
-_IGNORED = {"dataset": {"download", "source", "path"}, "pretext": {"from", "cache"}, "trainer": {"progress"}}
+# The hygiene check changes no weights; a drop changes the pool, which the data source and pool size say.
+_IGNORED = {"dataset": {"download", "source", "path", "hygiene", "drop_test_duplicates"},
+            "pretext": {"from", "cache"}, "trainer": {"progress"}}
 
 
 def key_parts(cfg: DictConfig, splits: Splits, data_source: str) -> dict[str, Any]:
