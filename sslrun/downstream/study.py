@@ -78,7 +78,7 @@ def run_study(
                     planned.append((name, budget, repeat, splits, future))
                 else:
                     rows.describe(f"{name} budget {budget.key} repeat {repeat + 1}/{d.repeats}")
-                    result = EVALS.get(name)(_inputs(cfg, encoders, splits, seed, tb, keeps, cache))
+                    result = EVALS.get(name)(EvalInputs.build(cfg, encoders, splits, seed, tb, keeps, cache))
                     PREEMPTION.check()  # a fit cut short by a signal is not a row
                     store_result(entry, trim(result, keeps))
                     _log(name, budget, repeat, result)
@@ -104,15 +104,6 @@ def _collect(where: Any, pool: FitPool | None, keeps: bool) -> dict:
             PREEMPTION.check()  # the workers were stopped by a signal: say that, not that they died
             raise
     return where
-
-
-def _inputs(cfg: DictConfig, encoders: Encoders, splits: Splits, seed: int, tb: Path | None, keeps: bool,
-            cache: dict) -> EvalInputs:
-    d = cfg.downstream
-    return EvalInputs(encoders.pretrained, encoders.scratch, splits=splits, d=d, seed=seed, tb_dir=tb,
-                      cache=cache, encoder_info=encoders.info, lock_timeout=cfg.lock_timeout,
-                      baseline_cache=Path(cfg.cache_dir).expanduser() / "downstream" if d.cache else None,
-                      keeps_classifier=keeps)
 
 
 def _pool(workers: int, cfg: DictConfig, encoders: Encoders):

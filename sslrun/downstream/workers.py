@@ -182,11 +182,7 @@ def _fit(index: int, name: str, splits: Splits, seed: int, tb_dir: Path | None, 
 
     faults.kill_fit(index)
 
-    cfg, enc = _STATE["cfg"], _STATE["encoders"]
-    baseline_cache = Path(cfg.cache_dir).expanduser() / "downstream" if cfg.downstream.cache else None
-    inputs = EvalInputs(enc.pretrained, enc.scratch, splits=splits, d=cfg.downstream, seed=seed, tb_dir=tb_dir,
-                        cache={}, baseline_cache=baseline_cache, encoder_info=enc.info,
-                        lock_timeout=cfg.lock_timeout, keeps_classifier=keeps_classifier)
+    inputs = EvalInputs.build(_STATE["cfg"], _STATE["encoders"], splits, seed, tb_dir, keeps_classifier)
     result = EVALS.get(name)(inputs)
     store_result(entry, trim(result, keeps_classifier))
     if result.pop("classifier", None) is not None:
