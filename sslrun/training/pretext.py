@@ -107,13 +107,7 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
         steps = min(steps, trainer.steps_per_epoch)
     plan = budget.load(out) if trainer.budget_minutes else None  # a resumed stage keeps its epochs
     epochs, warmup = (plan.epochs, plan.warmup_epochs) if plan else (trainer.epochs, trainer.warmup_epochs)
-    with strategy.scope():  # variables, optimizer slots and the restored values live on every replica
-        encoder = build_encoder(cfg.encoder.name, splits.image_shape, cfg.encoder.width, cfg.encoder.input_scale)
-        task = build_task(cfg.pretext, encoder, cfg.seed, splits.num_classes)
-        compile_task(task, trainer, epochs * steps, warmup * steps)
-        task(np.zeros((1, *splits.image_shape), "float32"), training=False)  # build every head before any restore
-        prepare_for_replicas(task, strategy)
-        start_epoch = restore_latest(out, task)
+    encoder, task, start_epoch = _build_task(cfg, splits, out, strategy, epochs * steps, warmup * steps)
     keep_history_rows(out / "history.csv", start_epoch)
     if trainer.budget_minutes and plan is None:
         plan = plan_budget(task, splits, cfg, steps, out, strategy)
@@ -130,22 +124,8 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
     checkpoints = EpochCheckpoint(out)
     health, measure, stop_collapsed = health_callbacks(health_sample(splits.pretext_x, cfg.seed), out,
                                                        trainer.stop_on_collapse)
-    callbacks = [
-        *guard_callbacks(out),  # first: a NaN batch stops before any callback saves its state
-        # the epoch's history row before its checkpoint: an interrupt between the two then leaves a row
-        # that the resume drops (keep_history_rows), never a checkpoint whose epoch has no row
-        LogLearningRate(),  # a column of history.csv
-        *measure,  # rankme, embedding_std (alignment, uniformity): columns of history.csv
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0),
-        *stop_collapsed,  # a collapsed epoch has its row, not its checkpoint
-        checkpoints,
-        RichProgress("pretext", epochs, steps, trainer.progress, sweep_stage="pretext"),
-    ]
     stop = budget.BudgetStop(out, plan) if plan else None
-    if stop:
-        callbacks.insert(-1, stop)
-    if tb_dir is not None:  # <run dir>/tensorboard/pretext, next to the downstream phases
-        callbacks.append(keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0))
+    callbacks = _callbacks(cfg, out, tb_dir, start_epoch, epochs, steps, checkpoints, (measure, stop_collapsed), stop)
     start = time.perf_counter()
     history = task.fit(
         train, epochs=epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
@@ -161,7 +141,6 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
     write_examples(task, (splits.val_x if len(splits.val_x) else splits.labeled_x)[:16], out / "examples.png")
     task.finalize_encoder()  # e.g. colorization folds its first conv onto the luminance
     atomic_save_weights(encoder, out / WEIGHTS)
-    last = last_history_row(out / "history.csv")
     trained = len(history.epoch) if history is not None else 0
     info = {
         "sslrun_version": sslrun.__version__,
@@ -174,15 +153,58 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
         **({"budget": {**asdict(plan), "stopped_at_budget": bool(stop and stop.stopped_early)}} if plan else {}),
         "seconds": round(seconds, 2),
         "images_per_second": round(trained * steps * trainer.batch_size / seconds, 1) if trained else None,
-        "health_seconds_per_epoch": round(float(np.mean(health.seconds)), 3) if health.seconds else None,
-        "embedding_dim": int(np.prod(encoder.output_shape[1:])),
-        "collapsed_epochs": collapsed_epochs(out / "history.csv", int(np.prod(encoder.output_shape[1:]))),
-        **last,
+        **_health_info(health, encoder, out),
+        **(last := last_history_row(out / "history.csv")),
     }
     atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     mark_complete(out, info)  # last: the stage is done only when this exists
     log.info("pretext done in %.1fs: %s; weights in %s", seconds, {k: round(v, 4) for k, v in last.items()}, out / WEIGHTS)
     return info
+
+
+def _build_task(cfg: DictConfig, splits: Splits, out: Path, strategy, total_steps: int,
+                warmup_steps: int) -> tuple[keras.Model, PretextTask, int]:
+    """The encoder and its compiled task under the strategy, restored from out's latest checkpoint (if any)."""
+    with strategy.scope():  # variables, optimizer slots and the restored values live on every replica
+        encoder = build_encoder(cfg.encoder.name, splits.image_shape, cfg.encoder.width, cfg.encoder.input_scale)
+        task = build_task(cfg.pretext, encoder, cfg.seed, splits.num_classes)
+        compile_task(task, cfg.trainer, total_steps, warmup_steps)
+        task(np.zeros((1, *splits.image_shape), "float32"), training=False)  # build every head before any restore
+        prepare_for_replicas(task, strategy)
+        start_epoch = restore_latest(out, task)
+    return encoder, task, start_epoch
+
+
+def _callbacks(cfg: DictConfig, out: Path, tb_dir: Path | None, start_epoch: int, epochs: int, steps: int,
+               checkpoints: EpochCheckpoint, health: tuple[list, list], stop: Any) -> list:
+    """The pretext fit's callbacks, in the order their files must be written."""
+    measure, stop_collapsed = health
+    callbacks = [
+        *guard_callbacks(out),  # first: a NaN batch stops before any callback saves its state
+        # the epoch's history row before its checkpoint: an interrupt between the two then leaves a row
+        # that the resume drops (keep_history_rows), never a checkpoint whose epoch has no row
+        LogLearningRate(),  # a column of history.csv
+        *measure,  # rankme, embedding_std (alignment, uniformity): columns of history.csv
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0),
+        *stop_collapsed,  # a collapsed epoch has its row, not its checkpoint
+        checkpoints,
+        RichProgress("pretext", epochs, steps, cfg.trainer.progress, sweep_stage="pretext"),
+    ]
+    if stop:
+        callbacks.insert(-1, stop)
+    if tb_dir is not None:  # <run dir>/tensorboard/pretext, next to the downstream phases
+        callbacks.append(keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0))
+    return callbacks
+
+
+def _health_info(health: Any, encoder: keras.Model, out: Path) -> dict[str, Any]:
+    """COMPLETE's health facts: the signals' cost, the embedding's size, the epochs that collapsed."""
+    dim = int(np.prod(encoder.output_shape[1:]))
+    return {
+        "health_seconds_per_epoch": round(float(np.mean(health.seconds)), 3) if health.seconds else None,
+        "embedding_dim": dim,
+        "collapsed_epochs": collapsed_epochs(out / "history.csv", dim),
+    }
 
 
 def compile_task(task: PretextTask, trainer: DictConfig, total_steps: int, warmup_steps: int) -> None:
