@@ -10,8 +10,7 @@ it (sslrun.data.splits.draw_labels), `sslrun-select` writes the files to label (
 
 from __future__ import annotations
 
-from sslrun.select.base import SELECTORS, check_budget, rng_of, sklearn_seed, unit_rows
-
 from sslrun.select import kcenter, probcover, random, typiclust  # noqa: E402,F401  register the strategies
+from sslrun.select.base import SELECTORS, check_budget, rng_of, sklearn_seed, unit_rows
 
 __all__ = ["SELECTORS", "check_budget", "rng_of", "sklearn_seed", "unit_rows"]
