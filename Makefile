@@ -73,3 +73,13 @@ bench: data  ## each seed document's own pipeline vs its presets, full scale (ho
 
 bench-quick: data  ## the same at reduced scale (12.8 min on 2026-12-06) -> bench/RESULTS_QUICK.md
 	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
+
+# Label selection vs random and stratified (issue 29; bench/SELECT_RESULTS.md). Trains a short rotation pretext
+# on the CIFAR-10 JPEG folder (cached), then every strategy's study; BENCH_ARGS to shorten, e.g. --repeats 3
+SELECT_DATA ?= /tmp/cifarjpg
+SELECT_OUT ?= /tmp/select-bench
+bench-select:
+	nice -n 10 $(BIN)/python -m sslrun dataset=image_folder dataset.path=$(SELECT_DATA) pretext=rotation encoder=small_cnn \
+	  trainer.epochs=30 trainer.budget_minutes=4 trainer.progress=false tensorboard=false stage=pretext \
+	  hydra.run.dir=$(SELECT_OUT)/cifar-pretext
+	nice -n 10 $(BIN)/python bench/select.py --pretext $(SELECT_OUT)/cifar-pretext --out $(SELECT_OUT)/cifar $(BENCH_ARGS)

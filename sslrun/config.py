@@ -103,6 +103,11 @@ class Draw(Enum):
     stratified = "stratified"  # at random within each class
     first = "first"  # in file order: the first of each class, or the first num_labels (seeds 000, 001, 003)
     random = "random"  # uniformly over the train split, not stratified (seed 004)
+    # chosen from the pretext encoder's features of the train split, never its labels (sslrun/select/); a study
+    # with one of these also runs `random` on the same budgets and repeats (results_random.csv, vs_random)
+    typiclust = "typiclust"  # the most typical image of each k-means cluster (Hacohen et al. 2022)
+    probcover = "probcover"  # greedy max coverage of balls of a purity-chosen radius (Yehuda et al. 2022)
+    kcenter = "kcenter"  # greedy k-center coreset (Sener & Savarese 2018)
 
 
 class HeadInit(Enum):

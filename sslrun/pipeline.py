@@ -20,7 +20,7 @@ from sslrun.data.base import RawData
 from sslrun.data.datasets import DATASETS
 from sslrun.data.fit import fit_to_data
 from sslrun.data.hygiene import check_pool
-from sslrun.data.splits import Budget, Splits, make_splits
+from sslrun.data.splits import FEATURE_DRAWS, Budget, Splits, make_splits
 from sslrun.downstream.evals import (
     BASELINE,
     CLASSIFIER_EVALS,
@@ -40,6 +40,7 @@ from sslrun.downstream.study import (
     mean_or_none,
     per_eval_summary,
     run_study,
+    vs_random,
 )
 from sslrun.downstream.workers import Encoders, plan_workers
 from sslrun.encoders import ENCODERS
@@ -124,6 +125,25 @@ def check_config(cfg: DictConfig) -> None:
                           "dataset.hygiene=false turns the check off; drop one of them")
     check_augment_presets(cfg)
     label_draw(cfg.downstream)  # one validation source, a known draw
+    check_strategy_draw(cfg)
+
+
+def check_strategy_draw(cfg: DictConfig) -> None:
+    """A draw from the pretext features (downstream.draw=typiclust|probcover|kcenter) happens after pretext,
+    so the pretext pool must not depend on it, and it picks a total, not a number per class."""
+    d, pool = cfg.downstream, str(getattr(cfg.dataset.pool, "value", cfg.dataset.pool))
+    if d.draw.value not in FEATURE_DRAWS:
+        return
+    if pool == "train_excluding_labeled":
+        raise SslrunError(f"downstream.draw={d.draw.value} chooses labels from the features of the pretext encoder, "
+                          "which would have to train without them (dataset.pool=train_excluding_labeled): use "
+                          "dataset.pool=train or auto")
+    if d.num_labels is None and d.label_fraction is None:
+        raise SslrunError(f"downstream.draw={d.draw.value} picks a total without knowing the classes: set "
+                          "downstream.labels_per_class=null downstream.num_labels=N (and label_budgets in labels)")
+    if d.label_budgets is not None and any(str(b).lower() == "all" for b in d.label_budgets):
+        raise SslrunError(f"downstream.draw={d.draw.value}: the budget 'all' has nothing to choose; drop it "
+                          "from downstream.label_budgets")
 
 
 def check_augment_presets(cfg: DictConfig) -> None:
@@ -182,7 +202,13 @@ def first_splits(cfg: DictConfig, raw: RawData) -> Splits:
     """The splits of the first budget, repeat 0: the pretext pool and validation images of the pretext stage."""
     d, first = cfg.downstream, budgets(cfg.downstream)[0]
     pool = str(getattr(cfg.dataset.pool, "value", cfg.dataset.pool))
-    splits = make_splits(raw, first, label_draw(d), cfg.seed, cfg.dataset.num_classes, pool)
+    how = label_draw(d)
+    if how.draw in FEATURE_DRAWS:
+        # the strategy needs the pretext features, so it draws in the downstream stage; the pretext stage's
+        # pool (train, unlabeled: check_strategy_draw) does not depend on it, and its validation images are
+        # draw=random's of the same (seed, repeat 0), so the pretext cache key is a random draw's
+        how = replace(how, draw="random")
+    splits = make_splits(raw, first, how, cfg.seed, cfg.dataset.num_classes, pool)
     log.info("data %s from %s: %s (pretext pool: %s, %s)", cfg.dataset.name, raw.source, splits.sizes(),
              splits.pool, first.describe())
     return splits
@@ -207,6 +233,8 @@ def run_downstream(cfg: DictConfig, raw: RawData, image_shape: tuple, pretext_di
     workers = plan_workers(cfg.downstream.workers, fits, single_device=not tf.config.list_physical_devices("GPU"))
     study = run_study(raw, plan, cfg, encoders, tb_root, run_dir / ROWS, cfg.trainer.progress, workers)
     write_history_csv(study.rows, run_dir / "results.csv")
+    if study.random_rows:
+        write_history_csv(study.random_rows, run_dir / "results_random.csv")
     write_history_csv(study.history, run_dir / "downstream" / "history.csv")
     study.model = export_classifier(run_dir, study.first, study.first_splits, cfg.downstream,
                                     enc.get("input_scale", 1.0))
@@ -288,6 +316,9 @@ def _run_stages(cfg: DictConfig, run_dir: Path, hardware: dict[str, Any]) -> flo
         study = run_downstream(cfg, raw, splits.image_shape, pretext_dir, run_dir)
         metrics.update(study_metrics(study, budgets(cfg.downstream)[0].key, list(cfg.downstream.evals)))
         metrics["model"] = study.model  # <run dir>/model/: which classifier, and why
+        if study.random_rows:
+            metrics["draw"] = cfg.downstream.draw.value
+            metrics["vs_random"] = log_vs_random(cfg.downstream.draw.value, vs_random(study.rows, study.random_rows))
         metrics["answer"] = answer(metrics)
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     plots = make_plots(run_dir, study, splits.class_names) if study else {}
@@ -331,6 +362,17 @@ def cached_pretext(cfg: DictConfig, splits: Splits, source: str, run_dir: Path) 
     if reused:
         log.info("pretext: reusing cache key %s (%s); pretext.cache=false retrains", key, key_dir)
     return key_dir, {**info, "cache_key": key, "cache_dir": str(key_dir), "reused": reused}
+
+
+def log_vs_random(draw: str, table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One log line per evaluation and budget: the strategy draw against random on the same repeats."""
+    for e in table:
+        ci = (f"[{e['diff_ci_low']:+.4f}, {e['diff_ci_high']:+.4f}]" if e.get("diff_ci_low") is not None
+              else "(no CI under 2 repeats)")
+        log.info("%s budget %s: draw %s %.4f vs random %.4f, paired difference %+.4f, 95%% CI %s over %d repeats",
+                 e["eval"], e["budget"], draw, e["mean"], e["random_mean"], e.get("diff_mean") or 0.0, ci,
+                 e.get("n_pairs", 0))
+    return table
 
 
 def study_metrics(study: StudyResult, first_budget: str, evals: list[str]) -> dict[str, Any]:

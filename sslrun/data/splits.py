@@ -111,6 +111,7 @@ class Splits:
 
 
 DRAWS = ("stratified", "first", "random")
+FEATURE_DRAWS = ("typiclust", "probcover", "kcenter")  # chosen from the pretext features (sslrun.select)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,8 @@ class LabelDraw:
 
     draw: `stratified` (random per class), `first` (the first images of each class, or the first
     `num_labels` in file order: seeds 000, 001, 003) or `random` (uniform over the train split,
-    not stratified: seed 004). Validation: `val_per_class` more images per class, or `val_split`
+    not stratified: seed 004), or a label selection strategy of FEATURE_DRAWS, which chooses `num_labels`
+    images from the pretext encoder's features of the train split alone (sslrun.select). Validation: `val_per_class` more images per class, or `val_split`
     (Keras' validation_split: the last fraction of the drawn images, in draw order: seeds 001,
     004), or `val_from_test` (the first N test images; the test split is the rest: seed 000).
     """
@@ -130,8 +132,8 @@ class LabelDraw:
     val_from_test: int = 0
 
     def __post_init__(self) -> None:
-        if self.draw not in DRAWS:
-            raise DataError(f"downstream.draw={self.draw!r} is not one of {', '.join(DRAWS)}")
+        if self.draw not in DRAWS + FEATURE_DRAWS:
+            raise DataError(f"downstream.draw={self.draw!r} is not one of {', '.join(DRAWS + FEATURE_DRAWS)}")
         given = [k for k, v in (("val_per_class", self.val_per_class), ("val_split", self.val_split),
                                 ("val_from_test", self.val_from_test)) if v]
         if len(given) > 1:
@@ -151,16 +153,20 @@ def draw_stratified(
 
 def draw_labels(
     y: np.ndarray, budget: Budget | int, how: LabelDraw, seed: int, repeat: int = 0,
-    class_names: tuple[str, ...] = (),
+    class_names: tuple[str, ...] = (), features: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the labeled subset and of the validation images drawn from the train split.
 
-    Depends only on (y, budget, how, seed, repeat): repeat r always gets the same subset.
+    Depends only on (y, budget, how, seed, repeat) and, for a strategy of FEATURE_DRAWS, the pretext features
+    of the train split (one row per image of y), which alone choose the labeled subset (y chooses only the
+    validation images): repeat r always gets the same subset.
     """
     budget = Budget(labels_per_class=budget) if isinstance(budget, int) else budget
     rng = np.random.default_rng([seed, repeat])
-    if how.draw != "stratified" and (budget.num_labels is not None or (how.draw == "random" and not budget.every_label)):
-        chosen = _draw_overall(y, budget, how.draw, rng, class_names)
+    if how.draw in FEATURE_DRAWS or (how.draw != "stratified" and (
+            budget.num_labels is not None or (how.draw == "random" and not budget.every_label))):
+        chosen = (_draw_by_strategy(features, budget, how.draw, seed, repeat, len(y)) if how.draw in FEATURE_DRAWS
+                  else _draw_overall(y, budget, how.draw, rng, class_names))
         val = np.array([], dtype=np.int64)
         if how.val_per_class:
             rest = np.setdiff1d(np.arange(len(y)), chosen)
@@ -213,6 +219,20 @@ def _draw_overall(y, budget, draw, rng, class_names) -> np.ndarray:
     return np.arange(n) if draw == "first" else rng.permutation(len(y))[:n]
 
 
+def _draw_by_strategy(features, budget: Budget, draw: str, seed: int, repeat: int, n: int) -> np.ndarray:
+    """The labeled rows a strategy of sslrun.select picks from the train split's features (in pick order)."""
+    from sslrun.select import SELECTORS
+
+    if budget.labels_per_class is not None or budget.every_label:
+        raise DataError(f"downstream.draw={draw} picks a total without knowing the classes: use "
+                        "downstream.num_labels (or label_fraction), not labels_per_class or 'all'")
+    if features is None or len(features) != n:
+        raise DataError(f"downstream.draw={draw} chooses from the pretext features of the train split's {n} images; "
+                        f"got {'none' if features is None else len(features)} (sslrun computes them after pretext)")
+    count = budget.num_labels if budget.num_labels is not None else int(round(n * budget.label_fraction))
+    return SELECTORS.get(draw)(features, count, seed, repeat)
+
+
 def pretext_pool(raw: RawData, pool: str, exclude: np.ndarray) -> tuple[np.ndarray | ImageStack, str]:
     """The images the pretext task trains on, and the resolved pool name. Labels are never read."""
     if pool == "auto":
@@ -252,15 +272,20 @@ def _pool_parts(pool: str, train, unlabeled, exclude: np.ndarray) -> list:
 
 def make_splits(
     raw: RawData, budget: Budget | int, val_per_class: int | LabelDraw, seed: int, num_classes: int | None,
-    pool: str = "train", repeat: int = 0,
+    pool: str = "train", repeat: int = 0, features: np.ndarray | None = None,
 ) -> Splits:
-    """`val_per_class` is a number (stratified draw) or a full LabelDraw."""
+    """`val_per_class` is a number (stratified draw) or a full LabelDraw; `features`: the train split's pretext
+    features, which a strategy of FEATURE_DRAWS draws from."""
     how = val_per_class if isinstance(val_per_class, LabelDraw) else LabelDraw(val_per_class=val_per_class)
     found = int(raw.y_train.max()) + 1
     num_classes = num_classes or max(found, len(raw.class_names))
     if found > num_classes:
         raise DataError(f"labels go up to {found - 1} but dataset.num_classes={num_classes}; fix dataset.num_classes")
-    labeled, val = draw_labels(raw.y_train, budget, how, seed, repeat, raw.class_names)
+    if how.draw in FEATURE_DRAWS and pool == "train_excluding_labeled":
+        raise DataError(f"downstream.draw={how.draw} chooses labels from the features of the pretext encoder, which "
+                        "would train on a pool without them (dataset.pool=train_excluding_labeled): use "
+                        "dataset.pool=train or auto")
+    labeled, val = draw_labels(raw.y_train, budget, how, seed, repeat, raw.class_names, features)
     exclude = np.concatenate([labeled, val])
     pool_x, pool = pretext_pool(raw, pool, exclude)
     val_x, val_y = raw.x_train[val], raw.y_train[val]

@@ -577,3 +577,20 @@ def plot_duplicate_pairs(first: np.ndarray, second: np.ndarray, titles: Sequence
     fig.suptitle(heading or "duplicate pairs (left: pool image, right: its match)", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_contact_sheet(images: np.ndarray, titles: Sequence[str], path: str | os.PathLike, title: str,
+                       columns: int = 10) -> Path:
+    """Images in a grid, each titled (sslrun-select's to_label.png: the order to label them)."""
+    if len(images) == 0:
+        return _placeholder(path, "no images")
+    nrows, ncols = _grid(len(images), columns)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.2 * ncols, 1.35 * nrows + 0.4), squeeze=False)
+    for ax, image, name in zip(axes.flat, images, titles, strict=False):
+        _show(ax, image)
+        ax.set_title(name, fontsize=8)
+    for ax in list(axes.flat)[len(images):]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
