@@ -36,8 +36,9 @@ test: install
 smoke: install
 	$(BIN)/sslrun experiment=smoke
 
-lint: install
-	$(BIN)/ruff check sslrun tests
+lint: install  ## one formatter and one line length (120, pyproject.toml): ruff format's, checked, then ruff's rules
+	$(BIN)/ruff format --check sslrun tests bench docs
+	$(BIN)/ruff check sslrun tests bench docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -31,8 +31,18 @@ KERNELS = {"0": "oneDNN off", "1": "oneDNN on"}
 def one_process(onednn: str, args) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        cmd = [sys.executable, str(ROOT / "bench" / "precision.py"), "--rounds", "1", "--seconds",
-               str(args.seconds), "--json", out.name, "--only", args.only]
+        cmd = [
+            sys.executable,
+            str(ROOT / "bench" / "precision.py"),
+            "--rounds",
+            "1",
+            "--seconds",
+            str(args.seconds),
+            "--json",
+            out.name,
+            "--only",
+            args.only,
+        ]
         subprocess.run(cmd, env=env, check=True, cwd=ROOT)
         return json.loads(Path(out.name).read_text())
 
@@ -48,7 +58,7 @@ def main() -> None:
     speeds: dict[tuple, list[float]] = {}
     software = ""
     for r in range(args.rounds):
-        for onednn in (list(KERNELS) if r % 2 == 0 else list(KERNELS)[::-1]):
+        for onednn in list(KERNELS) if r % 2 == 0 else list(KERNELS)[::-1]:
             result = one_process(onednn, args)
             software = result["software"]
             for row in result["rows"]:
@@ -59,15 +69,22 @@ def main() -> None:
 
 def write(speeds: dict, software: str, args, seconds: float, load: tuple[float, float]) -> None:
     command = "python bench/cpu.py " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "make bench-cpu"
-    lines = ["# Pretext images/s per kernel set and precision on this CPU (`make bench-cpu`)", "",
-             f"Command: `{command}`  ", f"Machine: {machine()}  ",
-             f"Date: {datetime.now():%Y-%m-%d %H:%M}; {seconds / 60:.1f} min; load average at start/end "
-             f"{load[0]:.1f}/{load[1]:.1f}  ", f"Software: {software}  ",
-             "Batch 256, Adam, the trainer's defaults; images/s of training steps after warm-up (median of the "
-             f"{args.rounds} alternating rounds, each round in brackets), as bench/precision.py measures them.", "",
-             "| task | encoder | " + " | ".join(f"{k} {p}" for k in KERNELS.values() for p in ("fp32", "bf16"))
-             + " | on/off fp32 | on/off bf16 |",
-             "| --- | --- |" + " ---: |" * 6]
+    lines = [
+        "# Pretext images/s per kernel set and precision on this CPU (`make bench-cpu`)",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {machine()}  ",
+        f"Date: {datetime.now():%Y-%m-%d %H:%M}; {seconds / 60:.1f} min; load average at start/end "
+        f"{load[0]:.1f}/{load[1]:.1f}  ",
+        f"Software: {software}  ",
+        "Batch 256, Adam, the trainer's defaults; images/s of training steps after warm-up (median of the "
+        f"{args.rounds} alternating rounds, each round in brackets), as bench/precision.py measures them.",
+        "",
+        "| task | encoder | "
+        + " | ".join(f"{k} {p}" for k in KERNELS.values() for p in ("fp32", "bf16"))
+        + " | on/off fp32 | on/off bf16 |",
+        "| --- | --- |" + " ---: |" * 6,
+    ]
     for task, encoder in sorted({key[:2] for key in speeds}):
         cells, med = [], {}
         for onednn in KERNELS:

@@ -54,8 +54,9 @@ def stl10_fixture(n_unlabeled: int) -> Path:
     if not (root / "stl10_binary" / "unlabeled_X.bin").exists():
         rng = np.random.default_rng(0)
         img = lambda n: rng.integers(0, 256, (n, 96, 96, 3), dtype=np.uint8)  # noqa: E731
-        writers.write_stl10_binary(root, img(500), np.arange(500) % 10, img(800), np.arange(800) % 10,
-                                   img(n_unlabeled), archive=False)
+        writers.write_stl10_binary(
+            root, img(500), np.arange(500) % 10, img(800), np.arange(800) % 10, img(n_unlabeled), archive=False
+        )
     return root
 
 
@@ -124,8 +125,9 @@ def measure(name: str, quick: bool) -> dict:
     pipeline_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
     keras.utils.set_random_seed(0)
-    task = PRETEXTS.build("rotation", encoder=build_encoder("small_cnn", splits.image_shape), seed=0,
-                          mode="random", head_hidden=0)
+    task = PRETEXTS.build(
+        "rotation", encoder=build_encoder("small_cnn", splits.image_shape), seed=0, mode="random", head_hidden=0
+    )
     task.compile(optimizer=keras.optimizers.Adam(1e-3))
     steps = 10 if quick else 30
     task.fit(pipe, epochs=1, steps_per_epoch=3, verbose=0)  # build and trace
@@ -133,34 +135,51 @@ def measure(name: str, quick: bool) -> dict:
     task.fit(pipe, epochs=1, steps_per_epoch=steps, verbose=0)
     train_ips = steps * BATCH / (time.perf_counter() - t0)
     return {
-        "dataset": name, "source": raw.source, "pool": splits.pool, "pool_images": len(splits.pretext_x),
-        "shape": "x".join(map(str, splits.image_shape)), "load_s": round(load_s, 2),
-        "pipeline_ips": round(pipeline_ips), "train_ips": round(train_ips), "ratio": round(pipeline_ips / train_ips, 1),
+        "dataset": name,
+        "source": raw.source,
+        "pool": splits.pool,
+        "pool_images": len(splits.pretext_x),
+        "shape": "x".join(map(str, splits.image_shape)),
+        "load_s": round(load_s, 2),
+        "pipeline_ips": round(pipeline_ips),
+        "train_ips": round(train_ips),
+        "ratio": round(pipeline_ips / train_ips, 1),
         "pipeline_rss_gb": round(pipeline_rss, 2),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
     }
 
 
-DATASETS = ["mnist", "fashion_mnist", "cifar10 (binary files)", "image_folder (CIFAR-10 JPEG)",
-            "stl10 (generated fixture)"]
+DATASETS = [
+    "mnist",
+    "fashion_mnist",
+    "cifar10 (binary files)",
+    "image_folder (CIFAR-10 JPEG)",
+    "stl10 (generated fixture)",
+]
 
 
 def report(rows: list[dict], command: str, quick: bool) -> str:
     lines = [
-        "# Input pipeline vs training throughput (`make bench-data`)", "",
+        "# Input pipeline vs training throughput (`make bench-data`)",
+        "",
         f"Command: `{command}`{' (quick)' if quick else ''}  ",
         f"Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}; date {time.strftime('%Y-%m-%d %H:%M')}  ",
         f"Batch {BATCH}; training = rotation pretext (mode=random) with small_cnn, the images/s it consumes; "
-        "pipeline = `image_batches` alone over the same pretext pool. Target: ratio >= 5.", "",
-        "Peak RSS: after loading and the pipeline run (data), and after training too (whole process).", "",
-        "| data set | source | pool | shape | load s | pipeline img/s | training img/s | ratio | peak RSS GB data / whole |",
+        "pipeline = `image_batches` alone over the same pretext pool. Target: ratio >= 5.",
+        "",
+        "Peak RSS: after loading and the pipeline run (data), and after training too (whole process).",
+        "",
+        "| data set | source | pool | shape | load s | pipeline img/s | training img/s | ratio "
+        "| peak RSS GB data / whole |",
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
-        lines.append(f"| {r['dataset']} | {r['source']} | {r['pool']} ({r['pool_images']:,}) | {r['shape']} | "
-                     f"{r['load_s']} | {r['pipeline_ips']:,} | {r['train_ips']:,} | {r['ratio']} | "
-                     f"{r['pipeline_rss_gb']} / {r['peak_rss_gb']} |")
+        lines.append(
+            f"| {r['dataset']} | {r['source']} | {r['pool']} ({r['pool_images']:,}) | {r['shape']} | "
+            f"{r['load_s']} | {r['pipeline_ips']:,} | {r['train_ips']:,} | {r['ratio']} | "
+            f"{r['pipeline_rss_gb']} / {r['peak_rss_gb']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -182,8 +201,11 @@ def main() -> None:
             print(out.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"bench-data: {name} failed")
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(f"{name}: pipeline {rows[-1]['pipeline_ips']:,} img/s, training {rows[-1]['train_ips']:,} img/s, "
-              f"ratio {rows[-1]['ratio']}", flush=True)
+        print(
+            f"{name}: pipeline {rows[-1]['pipeline_ips']:,} img/s, training {rows[-1]['train_ips']:,} img/s, "
+            f"ratio {rows[-1]['ratio']}",
+            flush=True,
+        )
     text = report(rows, "make bench-data" if not args.quick else "python bench/data_pipeline.py --quick", args.quick)
     Path(args.out).write_text(text)
     print(text)

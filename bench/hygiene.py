@@ -44,8 +44,11 @@ def _imagehash(images: np.ndarray, ours: np.ndarray) -> dict:
     theirs = [imagehash.phash(Image.fromarray(x)) for x in images]
     seconds = time.perf_counter() - start
     as_int = np.array([int(str(h), 16) for h in theirs], dtype=np.uint64)
-    return {"imagehash_version": imagehash.__version__, "seconds": round(seconds, 2),
-            "hashes_differing_from_ours": int(np.sum(as_int != ours))}
+    return {
+        "imagehash_version": imagehash.__version__,
+        "seconds": round(seconds, 2),
+        "hashes_differing_from_ours": int(np.sum(as_int != ours)),
+    }
 
 
 def _figure(images: np.ndarray, hashes: np.ndarray, digests: np.ndarray, path: Path) -> None:
@@ -55,8 +58,13 @@ def _figure(images: np.ndarray, hashes: np.ndarray, digests: np.ndarray, path: P
     rng = np.random.default_rng(0)
     rows = np.concatenate([rng.permutation(np.flatnonzero(dist == d))[:4] for d in (0, 2, 4, 6, 8)])
     titles = [f"d={dist[r]}{' exact' if digests[a[r]] == digests[b[r]] else ''}" for r in rows]
-    plot_duplicate_pairs(images[a[rows]], images[b[rows]], titles, path,
-                         "CIFAR-10 train JPEGs: 4 random pairs at each pHash distance 0, 2, 4, 6, 8 (6: the threshold)")
+    plot_duplicate_pairs(
+        images[a[rows]],
+        images[b[rows]],
+        titles,
+        path,
+        "CIFAR-10 train JPEGs: 4 random pairs at each pHash distance 0, 2, 4, 6, 8 (6: the threshold)",
+    )
 
 
 def main() -> None:
@@ -68,8 +76,12 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     raw = load_image_folder(args.folder, 32, 3, cache_dir=args.cache_dir)
-    out = {"cpu": _cpu(), "decode_seconds": round(time.perf_counter() - start, 1),
-           "train": len(raw.x_train), "test": len(raw.x_test)}
+    out = {
+        "cpu": _cpu(),
+        "decode_seconds": round(time.perf_counter() - start, 1),
+        "train": len(raw.x_train),
+        "test": len(raw.x_test),
+    }
     found = hygiene.check(raw)
     out["check_seconds"] = round(found.seconds, 2)
     out["check"] = found.counts()
@@ -85,9 +97,12 @@ def main() -> None:
         seconds = time.perf_counter() - start
         test = (a < pool) & (b >= pool)
         out[f"search_{bits}_bits"] = {
-            "seconds": round(seconds, 2), "pool_pairs": int(np.sum(b < pool)), "pool_test_pairs": int(test.sum()),
+            "seconds": round(seconds, 2),
+            "pool_pairs": int(np.sum(b < pool)),
+            "pool_test_pairs": int(test.sum()),
             "pool_images_copying_test": int(len(np.unique(a[test]))),
-            "pairs_per_distance": np.bincount(dist[a < pool], minlength=bits + 1)[::2].tolist()}
+            "pairs_per_distance": np.bincount(dist[a < pool], minlength=bits + 1)[::2].tolist(),
+        }
     if args.imagehash:
         out["imagehash"] = _imagehash(images, hashes)
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)

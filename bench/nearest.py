@@ -5,6 +5,7 @@ usage: python bench/nearest.py [--rounds 2]
 Prints seconds per search for each size, the two alternating in one process, and whether they found
 the same neighbours.
 """
+
 import argparse
 import time
 
@@ -19,9 +20,9 @@ def numpy_nearest(x: np.ndarray, k: int, chunk: int = 256) -> np.ndarray:
     """The earlier implementation: a matmul and an argpartition per block of 256 rows, self excluded."""
     idx = np.empty((len(x), k), np.int64)
     for lo in range(0, len(x), chunk):
-        s = x[lo:lo + chunk] @ x.T
+        s = x[lo : lo + chunk] @ x.T
         s[np.arange(len(s)), np.arange(lo, lo + len(s))] = -np.inf
-        idx[lo:lo + chunk] = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        idx[lo : lo + chunk] = np.argpartition(-s, k - 1, axis=1)[:, :k]
     return idx
 
 
@@ -42,8 +43,10 @@ def main() -> None:
             times["sslrun"].append(time.perf_counter() - t)
         same = float(np.mean(np.sort(ref, 1) == np.sort(got, 1)))
         a, b = np.median(times["numpy"]), np.median(times["sslrun"])
-        print(f"{n:,} x {d}, k=10: numpy {a:.1f} s, sslrun {b:.1f} s ({a / b:.1f}x); same neighbours {same:.4f}",
-              flush=True)
+        print(
+            f"{n:,} x {d}, k=10: numpy {a:.1f} s, sslrun {b:.1f} s ({a / b:.1f}x); same neighbours {same:.4f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

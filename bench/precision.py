@@ -56,8 +56,10 @@ def compose(task: str, encoder: str, precision: str):
     register_schemas()
     register_help(conf_dir())
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        return hydra_compose("config", overrides=[f"pretext={task}", f"encoder={encoder}", "dataset=mnist",
-                                                  f"trainer.precision={precision}"])
+        return hydra_compose(
+            "config",
+            overrides=[f"pretext={task}", f"encoder={encoder}", "dataset=mnist", f"trainer.precision={precision}"],
+        )
 
 
 def build(task_name: str, encoder_name: str, precision: str, shape: tuple[int, ...]):
@@ -74,8 +76,10 @@ def build(task_name: str, encoder_name: str, precision: str, shape: tuple[int, .
         keras.utils.set_random_seed(0)
         encoder = build_encoder(cfg.encoder.name, shape, cfg.encoder.width)
         task = build_task(cfg.pretext, encoder, 0, 10)
-        task.compile(optimizer=make_optimizer(cfg.trainer.optimizer, cfg.trainer.learning_rate),
-                     jit_compile=cfg.trainer.jit_compile)
+        task.compile(
+            optimizer=make_optimizer(cfg.trainer.optimizer, cfg.trainer.learning_rate),
+            jit_compile=cfg.trainer.jit_compile,
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return task
@@ -132,11 +136,20 @@ def measure(args) -> tuple[list[dict], str]:
             for p in PRECISIONS if r % 2 == 0 else PRECISIONS[::-1]:
                 speeds[p].append(timed(tasks[p], data[p], steps))
         ratios = [b / f for f, b in zip(speeds["float32"], speeds["mixed_bfloat16"], strict=True)]
-        row = {"task": task_name, "encoder": encoder_name, "steps": steps, "speeds": speeds, "ratios": ratios,
-               "compute_dtype": tasks["mixed_bfloat16"].encoder.layers[-1].compute_dtype}
+        row = {
+            "task": task_name,
+            "encoder": encoder_name,
+            "steps": steps,
+            "speeds": speeds,
+            "ratios": ratios,
+            "compute_dtype": tasks["mixed_bfloat16"].encoder.layers[-1].compute_dtype,
+        }
         rows.append(row)
-        print(f"{task_name:9s} {encoder_name:10s} steps {steps:3d}  fp32 {fmt(speeds['float32'])}  "
-              f"bf16 {fmt(speeds['mixed_bfloat16'])}  ratio {statistics.median(ratios):.2f}", flush=True)
+        print(
+            f"{task_name:9s} {encoder_name:10s} steps {steps:3d}  fp32 {fmt(speeds['float32'])}  "
+            f"bf16 {fmt(speeds['mixed_bfloat16'])}  ratio {statistics.median(ratios):.2f}",
+            flush=True,
+        )
         del tasks, data
         keras.backend.clear_session()
     return rows, f"{source}; TensorFlow {tf.__version__}, Keras {keras.__version__}"
@@ -148,7 +161,8 @@ def fmt(values: list[float]) -> str:
 
 def write(rows: list[dict], software: str, args, seconds: float, load: tuple[float, float]) -> None:
     lines = [
-        "# Mixed bfloat16 vs float32 pretext training on CPU (`make bench-precision`)", "",
+        "# Mixed bfloat16 vs float32 pretext training on CPU (`make bench-precision`)",
+        "",
         f"Command: `{args.command}`  ",
         f"Machine: {machine()}  ",
         f"Date: {datetime.now():%Y-%m-%d %H:%M}; {seconds / 60:.1f} min; load average at start/end "
@@ -157,7 +171,8 @@ def write(rows: list[dict], software: str, args, seconds: float, load: tuple[flo
         f"Batch {BATCH}, Adam, no XLA (the trainer defaults); {args.rounds} alternating rounds of the same step "
         "count per setting after warm-up, in one process, timed from the end of each run's first step to "
         "the end of its last (fit's per-call overhead excluded). Images/s are input images (median of the rounds; "
-        "each round in brackets); ratio = bf16 / fp32 images/s, median of the per-round ratios (range).", "",
+        "each round in brackets); ratio = bf16 / fp32 images/s, median of the per-round ratios (range).",
+        "",
         "| task | encoder | steps/round | float32 img/s | mixed_bfloat16 img/s | bf16/fp32 |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
@@ -166,9 +181,14 @@ def write(rows: list[dict], software: str, args, seconds: float, load: tuple[flo
         lines.append(
             f"| {r['task']} | {r['encoder']} | {r['steps']} | {statistics.median(f32):,.0f} ({fmt(f32)}) | "
             f"{statistics.median(b16):,.0f} ({fmt(b16)}) | **{statistics.median(r['ratios']):.2f}** "
-            f"({min(r['ratios']):.2f}-{max(r['ratios']):.2f}) |")
-    lines += ["", f"bf16 layers computed in `{rows[0]['compute_dtype']}` (variables float32); heads and "
-              "losses stay float32 (sslrun/pretext/losses.py).", ""]
+            f"({min(r['ratios']):.2f}-{max(r['ratios']):.2f}) |"
+        )
+    lines += [
+        "",
+        f"bf16 layers computed in `{rows[0]['compute_dtype']}` (variables float32); heads and "
+        "losses stay float32 (sslrun/pretext/losses.py).",
+        "",
+    ]
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out}")
 
@@ -188,8 +208,9 @@ def main() -> None:
         args.settings, args.rounds, args.seconds = SETTINGS[:2], 2, 2.0
     if args.only:
         args.settings = [tuple(item.split(":")) for item in args.only.split(",")]
-    args.command = "make bench-precision" if len(sys.argv) == 1 else "python bench/precision.py " + " ".join(
-        sys.argv[1:])
+    args.command = (
+        "make bench-precision" if len(sys.argv) == 1 else "python bench/precision.py " + " ".join(sys.argv[1:])
+    )
     load_start, start = os.getloadavg()[0], time.perf_counter()
     rows, software = measure(args)
     if args.json:

@@ -38,27 +38,67 @@ DATASETS = {
 }
 # name -> (overrides, what it is). Every one runs 40 epochs of fine-tuning in all.
 PROTOCOLS = {
-    "documents": (["downstream.frozen_epochs=20", "downstream.unfrozen_epochs=20", "downstream.unfrozen_lr=1e-4",
-                   "downstream.lr_schedule=constant", "downstream.scratch_phases=all_layers"],
-                  "sslrun's default until 2026-12: 20 head-only epochs at 1e-3 then 20 of everything at 1e-4; the "
-                  "scratch arm trains every layer in both phases (40 encoder epochs against the pretrained arm's 20, "
-                  "the latter at a 10x lower rate)"),
-    "same_low": (["downstream.frozen_epochs=20", "downstream.unfrozen_epochs=20", "downstream.unfrozen_lr=1e-4",
-                  "downstream.lr_schedule=constant", "downstream.scratch_phases=same"],
-                 "the same phases for both arms (scratch: its random encoder frozen in phase 1), phase 2 at 1e-4"),
-    "constant": (["downstream.frozen_epochs=0", "downstream.unfrozen_epochs=40", "downstream.unfrozen_lr=1e-3",
-                  "downstream.lr_schedule=constant", "downstream.scratch_phases=same"],
-                 "every layer 40 epochs at a constant 1e-3, both arms"),
-    "cosine": (["downstream.frozen_epochs=0", "downstream.unfrozen_epochs=40", "downstream.unfrozen_lr=1e-3",
-                "downstream.lr_schedule=cosine", "downstream.scratch_phases=same"],
-               "every layer 40 epochs from 1e-3 with cosine decay to 0, both arms"),
-    "warmup_cosine": (["downstream.frozen_epochs=5", "downstream.unfrozen_epochs=35", "downstream.unfrozen_lr=1e-3",
-                       "downstream.lr_schedule=cosine", "downstream.scratch_phases=same"],
-                      "5 head-only epochs at 1e-3 (scratch: on its frozen random encoder), then every layer 35 "
-                      "epochs from 1e-3 with cosine decay, both arms"),
+    "documents": (
+        [
+            "downstream.frozen_epochs=20",
+            "downstream.unfrozen_epochs=20",
+            "downstream.unfrozen_lr=1e-4",
+            "downstream.lr_schedule=constant",
+            "downstream.scratch_phases=all_layers",
+        ],
+        "sslrun's default until 2026-12: 20 head-only epochs at 1e-3 then 20 of everything at 1e-4; the "
+        "scratch arm trains every layer in both phases (40 encoder epochs against the pretrained arm's 20, "
+        "the latter at a 10x lower rate)",
+    ),
+    "same_low": (
+        [
+            "downstream.frozen_epochs=20",
+            "downstream.unfrozen_epochs=20",
+            "downstream.unfrozen_lr=1e-4",
+            "downstream.lr_schedule=constant",
+            "downstream.scratch_phases=same",
+        ],
+        "the same phases for both arms (scratch: its random encoder frozen in phase 1), phase 2 at 1e-4",
+    ),
+    "constant": (
+        [
+            "downstream.frozen_epochs=0",
+            "downstream.unfrozen_epochs=40",
+            "downstream.unfrozen_lr=1e-3",
+            "downstream.lr_schedule=constant",
+            "downstream.scratch_phases=same",
+        ],
+        "every layer 40 epochs at a constant 1e-3, both arms",
+    ),
+    "cosine": (
+        [
+            "downstream.frozen_epochs=0",
+            "downstream.unfrozen_epochs=40",
+            "downstream.unfrozen_lr=1e-3",
+            "downstream.lr_schedule=cosine",
+            "downstream.scratch_phases=same",
+        ],
+        "every layer 40 epochs from 1e-3 with cosine decay to 0, both arms",
+    ),
+    "warmup_cosine": (
+        [
+            "downstream.frozen_epochs=5",
+            "downstream.unfrozen_epochs=35",
+            "downstream.unfrozen_lr=1e-3",
+            "downstream.lr_schedule=cosine",
+            "downstream.scratch_phases=same",
+        ],
+        "5 head-only epochs at 1e-3 (scratch: on its frozen random encoder), then every layer 35 "
+        "epochs from 1e-3 with cosine decay, both arms",
+    ),
 }
-STUDY = ["downstream.label_budgets=[10,100]", "downstream.repeats=2", "downstream.evals=[finetune,scratch]",
-         "downstream.frozen_lr=1e-3", "tensorboard=false"]
+STUDY = [
+    "downstream.label_budgets=[10,100]",
+    "downstream.repeats=2",
+    "downstream.evals=[finetune,scratch]",
+    "downstream.frozen_lr=1e-3",
+    "tensorboard=false",
+]
 
 
 def pretext_run(work: Path, name: str, env: dict) -> Path:
@@ -76,8 +116,15 @@ def pretext_run(work: Path, name: str, env: dict) -> Path:
 
 def protocol_run(work: Path, name: str, protocol: str, pretext: Path, env: dict) -> dict:
     run_dir = work / name / protocol
-    cmd = [SSLRUN, *DATASETS[name](), "stage=downstream", f"pretext.from={pretext}", *STUDY,
-           *PROTOCOLS[protocol][0], f"hydra.run.dir={run_dir}"]
+    cmd = [
+        SSLRUN,
+        *DATASETS[name](),
+        "stage=downstream",
+        f"pretext.from={pretext}",
+        *STUDY,
+        *PROTOCOLS[protocol][0],
+        f"hydra.run.dir={run_dir}",
+    ]
     done = run_dir / "measured.json"
     if done.is_file() and json.loads(done.read_text())["command"] == cmd:
         return json.loads(done.read_text())
@@ -105,8 +152,10 @@ def cells(records: dict[tuple[str, str], dict]) -> list[dict]:
             entry = {"dataset": name, "protocol": protocol, "budget": budget}
             for arm in ("finetune", "scratch"):
                 rows = [r for r in rec["rows"] if r["eval"] == arm and r["budget"] == budget]
-                entry[f"{arm}_val"], entry[f"{arm}_test"] = mean(r["val_accuracy"] for r in rows), \
-                    mean(r["test_accuracy"] for r in rows)
+                entry[f"{arm}_val"], entry[f"{arm}_test"] = (
+                    mean(r["val_accuracy"] for r in rows),
+                    mean(r["test_accuracy"] for r in rows),
+                )
                 entry[f"{arm}_seconds"] = mean(r["seconds"] for r in rows)
                 entry["draws"] = len(rows)
             out.append(entry)
@@ -130,33 +179,53 @@ def pct(x: float) -> str:
 def report(path: Path, table: list[dict], records: dict, started: str, args: argparse.Namespace) -> None:
     ranked = ranking(table)
     lines = [
-        "# Fine-tuning protocol: chosen on validation images (`make bench-protocol`)", "",
-        f"Measured {started} on {machine()}; `python bench/protocol.py {' '.join(sys.argv[1:])}`.", "",
+        "# Fine-tuning protocol: chosen on validation images (`make bench-protocol`)",
+        "",
+        f"Measured {started} on {machine()}; `python bench/protocol.py {' '.join(sys.argv[1:])}`.",
+        "",
         "Pretext: rotation with sslrun's defaults (5 epochs, small_cnn), trained once per data set; every protocol",
         "fine-tunes those weights and trains the scratch baseline on the same label draws (2 draws per budget,",
         "labels per class 10 and 100, 20 validation images per class from the train split). Choice: the highest",
         "mean validation accuracy of the two arms together over every data set, budget and draw. The test",
-        "accuracies are shown and were not used.", "",
-        "## Protocols", "",
+        "accuracies are shown and were not used.",
+        "",
+        "## Protocols",
+        "",
     ]
-    lines += [f"- `{name}`: {PROTOCOLS[name][1]}. Overrides: `{' '.join(PROTOCOLS[name][0])}`"
-              for name in dict.fromkeys(c["protocol"] for c in table)]
-    lines += ["", "## Ranking (validation accuracy, mean over data sets, budgets and draws)", "",
-              "| rank | protocol | both arms | finetune | scratch | finetune - scratch (val) |",
-              "| ---: | --- | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {i + 1} | `{p}` | {pct(both)} | {pct(ft)} | {pct(sc)} | {100 * (ft - sc):+.2f} pts |"
-              for i, (p, both, ft, sc) in enumerate(ranked)]
-    lines += ["", "## Per data set and budget", "",
-              "| data set | labels/class | protocol | finetune val | scratch val | finetune test | scratch test | "
-              "gain (test) | s per draw (ft + sc) |", "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [
+        f"- `{name}`: {PROTOCOLS[name][1]}. Overrides: `{' '.join(PROTOCOLS[name][0])}`"
+        for name in dict.fromkeys(c["protocol"] for c in table)
+    ]
+    lines += [
+        "",
+        "## Ranking (validation accuracy, mean over data sets, budgets and draws)",
+        "",
+        "| rank | protocol | both arms | finetune | scratch | finetune - scratch (val) |",
+        "| ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {i + 1} | `{p}` | {pct(both)} | {pct(ft)} | {pct(sc)} | {100 * (ft - sc):+.2f} pts |"
+        for i, (p, both, ft, sc) in enumerate(ranked)
+    ]
+    lines += [
+        "",
+        "## Per data set and budget",
+        "",
+        "| data set | labels/class | protocol | finetune val | scratch val | finetune test | scratch test | "
+        "gain (test) | s per draw (ft + sc) |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for c in sorted(table, key=lambda c: (c["dataset"], int(c["budget"]), c["protocol"])):
-        lines.append(f"| {c['dataset']} | {c['budget']} | `{c['protocol']}` | {pct(c['finetune_val'])} | "
-                     f"{pct(c['scratch_val'])} | {pct(c['finetune_test'])} | {pct(c['scratch_test'])} | "
-                     f"{100 * (c['finetune_test'] - c['scratch_test']):+.2f} | "
-                     f"{c['finetune_seconds'] + c['scratch_seconds']:.0f} |")
+        lines.append(
+            f"| {c['dataset']} | {c['budget']} | `{c['protocol']}` | {pct(c['finetune_val'])} | "
+            f"{pct(c['scratch_val'])} | {pct(c['finetune_test'])} | {pct(c['scratch_test'])} | "
+            f"{100 * (c['finetune_test'] - c['scratch_test']):+.2f} | "
+            f"{c['finetune_seconds'] + c['scratch_seconds']:.0f} |"
+        )
     lines += ["", "Wall per run (2 budgets x 2 draws x 2 arms, one process):", ""]
-    lines += [f"- {n} `{p}`: {r['wall']:.0f} s, peak RSS {r['rss_kib'] / 2**20:.2f} GiB"
-              for (n, p), r in records.items()]
+    lines += [
+        f"- {n} `{p}`: {r['wall']:.0f} s, peak RSS {r['rss_kib'] / 2**20:.2f} GiB" for (n, p), r in records.items()
+    ]
     atomic_write_text(path, "\n".join(lines) + "\n")
     print(f"wrote {path}")
 
@@ -169,8 +238,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "PROTOCOL_RESULTS.md")
     args = parser.parse_args()
     started = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    env = {**os.environ, "SSLRUN_CACHE_DIR": str(args.work / "cache"), "PYTHONUNBUFFERED": "1",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "SSLRUN_CACHE_DIR": str(args.work / "cache"),
+        "PYTHONUNBUFFERED": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     records = {}
     for name in args.only.split(","):
         pretext = pretext_run(args.work, name, env)

@@ -59,8 +59,13 @@ class Protocol:
 # seed000_fashion_rotation_plus cut short: 1 pretext epoch, 1 frozen + 11 unfrozen epochs without random erasing
 # (which slows the first epochs), finetune alone. The faithful run took 2,003 s here (2026-11-25): a fifth is
 # 400 s for the whole process; 1 + 5 epochs with erasing took 265 s and reached 82.24% (each unfrozen epoch ~15 s)
-SEED000_SHORT = ("trainer.epochs=1", "downstream.frozen_epochs=1", "downstream.unfrozen_epochs=11",
-                 "downstream.augment.erase_prob=0.0", "downstream.evals=[finetune]")
+SEED000_SHORT = (
+    "trainer.epochs=1",
+    "downstream.frozen_epochs=1",
+    "downstream.unfrozen_epochs=11",
+    "downstream.augment.erase_prob=0.0",
+    "downstream.evals=[finetune]",
+)
 
 PROTOCOLS = {
     p.name: p
@@ -84,21 +89,46 @@ PROTOCOLS = {
 # Keyed by preset; a _plus preset without its own entry uses its base's.
 QUICK = {
     # faithful --quick: 4,500 rotated images x 1 epoch; 1 frozen epoch on the 10,000 labels
-    "seed000_fashion_rotation": {"epochs": 1, "pretext_images": 4_500, "downstream_epochs": 1,
-                                 "repeats": 1, "scratch": False},
+    "seed000_fashion_rotation": {
+        "epochs": 1,
+        "pretext_images": 4_500,
+        "downstream_epochs": 1,
+        "repeats": 1,
+        "scratch": False,
+    },
     # faithful --quick: 5 epochs x 4,000 rotated images; <= 10 frozen epochs
-    "seed001_mnist_rotation": {"epochs": 5, "pretext_images": 20_000, "downstream_epochs": 10,
-                               "repeats": 1, "scratch": False},
+    "seed001_mnist_rotation": {
+        "epochs": 5,
+        "pretext_images": 20_000,
+        "downstream_epochs": 10,
+        "repeats": 1,
+        "scratch": False,
+    },
     # faithful --quick: colorizer 1 epoch x 1,000 images; scratch and fine-tune 5 epochs; 2,000 held-out
     # test images (QUICK_TEST_FRACTION)
-    "seed003_cifar10_colorization": {"epochs": 1, "pretext_images": 1_000,
-                                     "downstream_epochs": 5, "repeats": 1, "scratch": True},
+    "seed003_cifar10_colorization": {
+        "epochs": 1,
+        "pretext_images": 1_000,
+        "downstream_epochs": 5,
+        "repeats": 1,
+        "scratch": True,
+    },
     # faithful --quick: rotation 1 epoch x 48,000; 2 + 2 repeats, fine-tuning epochs unchanged
-    "seed004_mnist_rotation_150": {"epochs": 1, "pretext_images": 48_000,
-                                   "downstream_epochs": None, "repeats": 2, "scratch": True},
+    "seed004_mnist_rotation_150": {
+        "epochs": 1,
+        "pretext_images": 48_000,
+        "downstream_epochs": None,
+        "repeats": 2,
+        "scratch": True,
+    },
     # only with --stl10; faithful --quick: 20 contrastive steps of 525; 1 epoch downstream
-    "seed002_stl10_simclr": {"epochs": 1, "pretext_images": 10_500, "downstream_epochs": 1,
-                             "repeats": 1, "scratch": True},
+    "seed002_stl10_simclr": {
+        "epochs": 1,
+        "pretext_images": 10_500,
+        "downstream_epochs": 1,
+        "repeats": 1,
+        "scratch": True,
+    },
 }
 DOWNSTREAM_PHASES = ("frozen_epochs", "unfrozen_epochs", "scratch_epochs")
 # --quick, seed003: the share of each CIFAR-10 class held out as the test split, for every row (the faithful
@@ -150,8 +180,11 @@ def quick_overrides(preset: str, base: str) -> list[str]:
     cfg = compose(preset, [])
     per_step = int(cfg.trainer.batch_size) * examples_per_image(cfg)
     steps = math.ceil(plan["pretext_images"] / plan["epochs"] / per_step)
-    out = [f"trainer.epochs={plan['epochs']}", f"trainer.steps_per_epoch={steps}",
-           f"downstream.repeats={min(cfg.downstream.repeats, plan['repeats'])}"]
+    out = [
+        f"trainer.epochs={plan['epochs']}",
+        f"trainer.steps_per_epoch={steps}",
+        f"downstream.repeats={min(cfg.downstream.repeats, plan['repeats'])}",
+    ]
     if cfg.trainer.budget_minutes is not None:  # quick rows train the images QUICK gives, not a time
         out.append("trainer.budget_minutes=null")
     if cfg.trainer.warmup_epochs >= plan["epochs"]:  # a cosine warm-up must end inside the shortened run
@@ -174,11 +207,12 @@ def check_preset(run: Run, protocol: Protocol, preset: str, overrides: list[str]
     run.examples_per_image = examples_per_image(cfg)
     notes = []
     fraction = QUICK_TEST_FRACTION if quick else 0.2
-    if protocol.name == "seed003" and (cfg.dataset.name != "image_folder"
-                                       or cfg.dataset.test_fraction != fraction):
-        notes.append(f"{preset}: dataset {cfg.dataset.name} test_fraction "
-                     f"{cfg.dataset.get('test_fraction')}: NOT the faithful script's held-out "
-                     f"test images (image_folder, test_fraction {fraction})")
+    if protocol.name == "seed003" and (cfg.dataset.name != "image_folder" or cfg.dataset.test_fraction != fraction):
+        notes.append(
+            f"{preset}: dataset {cfg.dataset.name} test_fraction "
+            f"{cfg.dataset.get('test_fraction')}: NOT the faithful script's held-out "
+            f"test images (image_folder, test_fraction {fraction})"
+        )
     return notes
 
 
@@ -207,8 +241,7 @@ def cifar_folder() -> Path:
     return CIFAR_JPG
 
 
-def measured(command: list[str], log: Path, env: dict[str, str], timeout: float | None
-             ) -> tuple[int, float, int]:
+def measured(command: list[str], log: Path, env: dict[str, str], timeout: float | None) -> tuple[int, float, int]:
     """Run `command`; its exit code, wall seconds and peak RSS (KiB, this child's own)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
@@ -238,7 +271,8 @@ def last_lines(log: Path, n: int = 3) -> str:
 
 
 MEASURED = "measured.json"  # per run folder: wall, peak RSS, status and when, for --resume
-# A finished row's measurement and result, small enough to commit: bench/records/<work dir name>/<protocol>-<pipeline>.json.
+# A finished row's measurement and result, small enough to commit:
+# bench/records/<work dir name>/<protocol>-<pipeline>.json.
 # A full run takes longer than a sitting and /tmp does not outlive the machine, so --resume reads a row back from
 # here when its work folder is gone (same command, so the same --work path).
 RECORDS = ROOT / "bench" / "records"
@@ -251,8 +285,10 @@ def record_file(run: Run, work: Path) -> Path:
 def code_version() -> str:
     """The commit the rows run from, "+dirty" if tracked files differ from it (bench/records/ aside: rerunning a
     row rewrites its own record there, which changes no code)."""
+
     def git(*a: str) -> str:
         return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
     head = git("rev-parse", "--short", "HEAD") or "unknown"
     changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/records")
     return head + ("+dirty" if changed else "")
@@ -287,11 +323,16 @@ def run_one(run: Run, work: Path, timeout: float | None, result_file: Path, keep
     # A row that runs starts from nothing: an earlier attempt's run dir (interrupted, or of another command)
     # would be resumed or refused by sslrun, and its cache would be reused
     shutil.rmtree(folder, ignore_errors=True)
-    env = {**os.environ, "SSLRUN_CACHE_DIR": str(folder / "cache"), "PYTHONUNBUFFERED": "1",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "SSLRUN_CACHE_DIR": str(folder / "cache"),
+        "PYTHONUNBUFFERED": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     run.code = code_version()
-    print(f"[{time.strftime('%H:%M:%S')}] {run.protocol} {run.pipeline} at {run.code}: "
-          f"{shown(run.command)}", flush=True)
+    print(
+        f"[{time.strftime('%H:%M:%S')}] {run.protocol} {run.pipeline} at {run.code}: {shown(run.command)}", flush=True
+    )
     code, run.wall, run.rss_kib = measured(run.command, folder / "log.txt", env, timeout)
     if code != 0:
         run.status = f"failed (exit {code}): {last_lines(folder / 'log.txt')}"
@@ -300,8 +341,15 @@ def run_one(run: Run, work: Path, timeout: float | None, result_file: Path, keep
     else:
         run.status = f"failed: no {result_file.name}"
     run.finished = time.strftime("%Y-%m-%d %H:%M")
-    saved = {"command": run.command, "status": run.status, "wall": run.wall, "rss_kib": run.rss_kib,
-             "finished": run.finished, "code": run.code, "root": str(ROOT)}
+    saved = {
+        "command": run.command,
+        "status": run.status,
+        "wall": run.wall,
+        "rss_kib": run.rss_kib,
+        "finished": run.finished,
+        "code": run.code,
+        "root": str(ROOT),
+    }
     (folder / MEASURED).write_text(json.dumps(saved))
     if run.status == "ok" and keep_record:
         record = record_file(run, work)
@@ -320,16 +368,23 @@ def plan(protocol: Protocol, args: argparse.Namespace, work: Path) -> list[tuple
     if protocol.name == "seed003":
         script += ["--data", str(cifar_folder()), "--cache-dir", str(folder / "faithful" / "cache")]
     out = folder / "faithful" / "result.json"
-    runs.append((Run(protocol.name, "faithful",
-                     script + ["--out", str(out)] + (["--quick"] if args.quick else [])), out))
+    runs.append(
+        (Run(protocol.name, "faithful", script + ["--out", str(out)] + (["--quick"] if args.quick else [])), out)
+    )
     sslrun = str(Path(sys.executable).parent / "sslrun")
     presets = [("preset", protocol.preset, ()), ("plus", protocol.preset + "_plus", ())]
     if protocol.short and not args.quick:
         presets.append(("plus-short", protocol.preset + "_plus", protocol.short))
     for pipeline, preset, extra in presets:
         run_dir = folder / pipeline / "run"
-        command = [sslrun, f"experiment={preset}", f"hydra.run.dir={run_dir}",
-                   "trainer.progress=false", *data_overrides(protocol, args.stl10, args.quick), *extra]
+        command = [
+            sslrun,
+            f"experiment={preset}",
+            f"hydra.run.dir={run_dir}",
+            "trainer.progress=false",
+            *data_overrides(protocol, args.stl10, args.quick),
+            *extra,
+        ]
         run = Run(protocol.name, pipeline, command)
         if not (EXPERIMENTS / f"{preset}.yaml").is_file():
             run.status = f"not built (no conf/experiment/{preset}.yaml)"
@@ -358,19 +413,30 @@ def summary(run: Run) -> dict:
     """accuracy, its spread, images/s and pretext seconds, whichever pipeline wrote them."""
     m = run.metrics
     if run.pipeline == "faithful":
-        return {"accuracy": m.get("test_accuracy"), "std": m.get("test_accuracy_std"),
-                "n": m.get("n"), "scratch": m.get("scratch_accuracy"),
-                "ips": m.get("pretext_images_per_second"), "pretext_s": m.get("pretext_seconds"),
-                "test_n": m.get("test_images")}
+        return {
+            "accuracy": m.get("test_accuracy"),
+            "std": m.get("test_accuracy_std"),
+            "n": m.get("n"),
+            "scratch": m.get("scratch_accuracy"),
+            "ips": m.get("pretext_images_per_second"),
+            "pretext_s": m.get("pretext_seconds"),
+            "test_n": m.get("test_images"),
+        }
     ev = ssl_eval(m)
     pretext = m.get("pretext") or {}
     ips = pretext.get("images_per_second")
     ips = ips * run.examples_per_image if ips is not None else None
-    return {"accuracy": m.get("ssl_test_accuracy"), "std": ev.get("std"), "n": ev.get("n"),
-            "ci": (ev.get("ci_low"), ev.get("ci_high")), "scratch": m.get("baseline_test_accuracy"),
-            "p": (ev.get("vs_scratch") or {}).get("p_value"),
-            "ips": ips, "pretext_s": pretext.get("seconds"),
-            "test_n": (m.get("splits") or {}).get("test")}
+    return {
+        "accuracy": m.get("ssl_test_accuracy"),
+        "std": ev.get("std"),
+        "n": ev.get("n"),
+        "ci": (ev.get("ci_low"), ev.get("ci_high")),
+        "scratch": m.get("baseline_test_accuracy"),
+        "p": (ev.get("vs_scratch") or {}).get("p_value"),
+        "ips": ips,
+        "pretext_s": pretext.get("seconds"),
+        "test_n": (m.get("splits") or {}).get("test"),
+    }
 
 
 def pct(x: float | None) -> str:
@@ -417,19 +483,25 @@ def targets(run: Run, faithful: Run, quick: bool) -> list[tuple[str, bool | None
         accuracy_target("accuracy >= 92%", acc is not None and acc >= 0.92)
     if key == ("seed000", "plus-short"):
         # Only whole processes are timed: the short schedule's run has reached its accuracy when it ends.
-        out.append(("reaches 84.3% within 1/5 of faithful wall",
-                    None if quick or not ok_f or acc is None else acc >= 0.843 and run.wall <= f.wall / 5))
+        out.append(
+            (
+                "reaches 84.3% within 1/5 of faithful wall",
+                None if quick or not ok_f or acc is None else acc >= 0.843 and run.wall <= f.wall / 5,
+            )
+        )
     if key == ("seed001", "plus"):
-        accuracy_target("accuracy >= 98% on the 300 test images",
-                        acc is not None and acc >= 0.98 and s.get("test_n") == 300)
+        accuracy_target(
+            "accuracy >= 98% on the 300 test images", acc is not None and acc >= 0.98 and s.get("test_n") == 300
+        )
     if key == ("seed004", "plus"):
         has_ci = (s.get("ci") or (None,))[0] is not None
-        accuracy_target("mean >= 96% with 95% CI and paired test vs scratch",
-                        acc is not None and acc >= 0.96 and has_ci and s.get("p") is not None)
+        accuracy_target(
+            "mean >= 96% with 95% CI and paired test vs scratch",
+            acc is not None and acc >= 0.96 and has_ci and s.get("p") is not None,
+        )
         out.append(("wall <= faithful", run.wall <= f.wall if ok_f else None))
     if key == ("seed003", "plus"):
-        accuracy_target("accuracy >= 50% (10 labels/class, held-out)",
-                        acc is not None and acc >= 0.50)
+        accuracy_target("accuracy >= 50% (10 labels/class, held-out)", acc is not None and acc >= 0.50)
         pre = s.get("pretext_s")
         out.append(("pretext <= 60 min", None if quick or pre is None else pre <= 3600))
     out.append(("peak RSS <= 1/2 faithful", run.rss_kib <= f.rss_kib / 2 if ok_f else None))
@@ -451,15 +523,27 @@ def sh(cmd: str) -> str:
 
 
 def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in sh("lscpu").splitlines()
-                  if line.startswith("Model name")), platform.processor() or "unknown")
-    mem = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), 0)
-    versions = sh(f"{shlex.quote(sys.executable)} -c 'import keras, tensorflow as tf, numpy; "
-                  "print(keras.__version__, tf.__version__, numpy.__version__)'").split()
+    model = next(
+        (line.split(":", 1)[1].strip() for line in sh("lscpu").splitlines() if line.startswith("Model name")),
+        platform.processor() or "unknown",
+    )
+    mem = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
+    versions = sh(
+        f"{shlex.quote(sys.executable)} -c 'import keras, tensorflow as tf, numpy; "
+        "print(keras.__version__, tf.__version__, numpy.__version__)'"
+    ).split()
     v = dict(zip(("Keras", "TensorFlow", "NumPy"), versions, strict=False))
-    return (f"{model}, {os.cpu_count()} CPUs, {mem / 2**20:.1f} GiB RAM; Python "
-            f"{platform.python_version()}, " + ", ".join(f"{k} {x}" for k, x in v.items()))
+    return (
+        f"{model}, {os.cpu_count()} CPUs, {mem / 2**20:.1f} GiB RAM; Python "
+        f"{platform.python_version()}, " + ", ".join(f"{k} {x}" for k, x in v.items())
+    )
 
 
 def ratio(a: float | None, b: float | None, fmt: str = "{:.2f}x") -> str:
@@ -487,21 +571,23 @@ def table(results: list[Run], quick: bool) -> list[str]:
             rss = ratio(r.rss_kib, faithful.rss_kib) if fs and r is not faithful else "-"
             marks = "; ".join(f"{t}: {verdict(m)}" for t, m in targets(r, faithful, quick)) or "-"
             ips = "-" if s.get("ips") is None else f"{s['ips']:,.0f}"
-            lines.append(f"| {name} | {r.pipeline} | {r.wall:,.0f} s | {ips} | "
-                         f"{r.rss_kib / 2**20:.2f} GiB | {accuracy_cell(s)} | {speed} | {rss} | "
-                         f"{marks} |")
+            lines.append(
+                f"| {name} | {r.pipeline} | {r.wall:,.0f} s | {ips} | "
+                f"{r.rss_kib / 2**20:.2f} GiB | {accuracy_cell(s)} | {speed} | {rss} | "
+                f"{marks} |"
+            )
     return lines
 
 
 def stl10_row(args: argparse.Namespace) -> list[str]:
     if args.stl10:
         return []
-    return ["| seed002 | all | - | - | - | not runnable here (no data); preset smoke-tested on "
-            "a fixture | - | - | - |"]
+    return ["| seed002 | all | - | - | - | not runnable here (no data); preset smoke-tested on a fixture | - | - | - |"]
 
 
-def write_report(path: Path, results: list[Run], args: argparse.Namespace, started: str,
-                 wall: float, loads: tuple[str, str]) -> None:
+def write_report(
+    path: Path, results: list[Run], args: argparse.Namespace, started: str, wall: float, loads: tuple[str, str]
+) -> None:
     scale = "reduced scale (--quick)" if args.quick else "full scale"
     target = "bench-quick" if args.quick else "bench"
     lines = [
@@ -523,14 +609,20 @@ def write_report(path: Path, results: list[Run], args: argparse.Namespace, start
     ]
     done = sorted(r.finished for r in results if r.finished)
     if args.resume and done:
-        lines += ["", f"Continued with --resume in `{args.work}`: the runs finished between {done[0]} and "
-                  f"{done[-1]} (each row's wall and RSS are its own process's; the total above is this "
-                  "invocation's)."]
+        lines += [
+            "",
+            f"Continued with --resume in `{args.work}`: the runs finished between {done[0]} and "
+            f"{done[-1]} (each row's wall and RSS are its own process's; the total above is this "
+            "invocation's).",
+        ]
     if args.quick:
-        lines += ["", "Reduced scale: the faithful scripts with --quick, the presets with the "
-                  "overrides in the commands below (bench/run.py QUICK). Accuracies are not "
-                  "comparable with the documents' and accuracy targets are not judged; wall, "
-                  "images/s and RSS ratios are indicative."]
+        lines += [
+            "",
+            "Reduced scale: the faithful scripts with --quick, the presets with the "
+            "overrides in the commands below (bench/run.py QUICK). Accuracies are not "
+            "comparable with the documents' and accuracy targets are not judged; wall, "
+            "images/s and RSS ratios are indicative.",
+        ]
     lines += ["", *table(results, args.quick)]
     if not args.only or "seed002" in args.only:
         lines += stl10_row(args)
@@ -541,8 +633,12 @@ def write_report(path: Path, results: list[Run], args: argparse.Namespace, start
     for r in results:
         when = f" (finished {r.finished}{', at ' + r.code if r.code else ''})" if r.finished else ""
         lines.append(f"- {r.protocol} {r.pipeline}{when}: `{shown(r.command)}`")
-    lines += ["", f"Logs and run dirs: `{args.work}` (temporary); each finished row's measurement and result: "
-              f"`bench/records/{args.work.name}/` (committed, read back by --resume on another machine).", ""]
+    lines += [
+        "",
+        f"Logs and run dirs: `{args.work}` (temporary); each finished row's measurement and result: "
+        f"`bench/records/{args.work.name}/` (committed, read back by --resume on another machine).",
+        "",
+    ]
     path.write_text("\n".join(lines))
     print(f"wrote {path}")
 
@@ -552,20 +648,28 @@ def comma_list(text: str) -> list[str]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="reduced scale -> bench/RESULTS_QUICK.md")
-    p.add_argument("--only", type=comma_list,
-                   default=None, help="comma-separated protocols, e.g. seed001,seed004")
+    p.add_argument("--only", type=comma_list, default=None, help="comma-separated protocols, e.g. seed001,seed004")
     p.add_argument("--stl10", type=Path, help="an STL-10 binary folder: makes seed002 runnable")
     p.add_argument("--work", type=Path, help="where logs and run dirs go (default: /tmp/...)")
-    p.add_argument("--resume", action="store_true",
-                   help="with --work: keep the runs an earlier invocation finished there (same command), run the rest")
-    p.add_argument("--rows", type=comma_list, default=None,
-                   help="comma-separated pipelines to run, e.g. faithful,plus (with --resume the others are read "
-                        "back if an earlier invocation finished them, else listed as not run)")
-    p.add_argument("--report-only", action="store_true",
-                   help="with --resume: run nothing, write the report from the rows that finished")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --work: keep the runs an earlier invocation finished there (same command), run the rest",
+    )
+    p.add_argument(
+        "--rows",
+        type=comma_list,
+        default=None,
+        help="comma-separated pipelines to run, e.g. faithful,plus (with --resume the others are read "
+        "back if an earlier invocation finished them, else listed as not run)",
+    )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="with --resume: run nothing, write the report from the rows that finished",
+    )
     p.add_argument("--timeout", type=float, help="seconds per subprocess (default: none)")
     p.add_argument("--out", type=Path, help="report file (default bench/RESULTS[_QUICK].md)")
     args = p.parse_args()
@@ -602,8 +706,7 @@ def main() -> None:
             else:
                 run_one(run, args.work, args.timeout, result_file, keep_records)
             results.append(run)
-    write_report(out, results, args, started, time.perf_counter() - t0,
-                 (load_start, f"{os.getloadavg()[0]:.1f}"))
+    write_report(out, results, args, started, time.perf_counter() - t0, (load_start, f"{os.getloadavg()[0]:.1f}"))
 
 
 if __name__ == "__main__":

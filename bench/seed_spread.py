@@ -34,17 +34,31 @@ def run(command: list[str], log: Path, env: dict[str, str]) -> None:
 
 def faithful(seed: int, work: Path, env: dict[str, str]) -> float:
     out = work / f"faithful-{seed}.json"
-    run([sys.executable, str(ROOT / "bench" / "faithful" / "seed001.py"), "--seed", str(seed), "--out", str(out)],
-        work / f"faithful-{seed}.log", env)
+    run(
+        [sys.executable, str(ROOT / "bench" / "faithful" / "seed001.py"), "--seed", str(seed), "--out", str(out)],
+        work / f"faithful-{seed}.log",
+        env,
+    )
     return json.loads(out.read_text())["test_accuracy"]
 
 
 def preset(seed: int, work: Path, env: dict[str, str], overrides: list[str]) -> float:
     run_dir = work / f"preset-{seed}"
     sslrun = str(Path(sys.executable).with_name("sslrun"))
-    run([sslrun, f"experiment={PRESET}", f"seed={seed}", f"hydra.run.dir={run_dir}", "trainer.progress=false",
-         f"dataset.path={MNIST}", "downstream.evals=[finetune]", *overrides],
-        work / f"preset-{seed}.log", {**env, "SSLRUN_CACHE_DIR": str(run_dir / "cache")})
+    run(
+        [
+            sslrun,
+            f"experiment={PRESET}",
+            f"seed={seed}",
+            f"hydra.run.dir={run_dir}",
+            "trainer.progress=false",
+            f"dataset.path={MNIST}",
+            "downstream.evals=[finetune]",
+            *overrides,
+        ],
+        work / f"preset-{seed}.log",
+        {**env, "SSLRUN_CACHE_DIR": str(run_dir / "cache")},
+    )
     return json.loads((run_dir / "metrics.json").read_text())["ssl_test_accuracy"]
 
 

@@ -37,13 +37,24 @@ def rows(path: Path) -> dict[tuple[str, str], dict[int, float]]:
 def sslrun(pretext: Path, run_dir: Path, draw: str, args: argparse.Namespace) -> None:
     if (run_dir / "metrics.json").is_file():
         return
-    cmd = [sys.executable, "-m", "sslrun", *Path(pretext, ".hydra", "overrides.yaml").read_text().replace("- ", "")
-           .split("\n")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sslrun",
+        *Path(pretext, ".hydra", "overrides.yaml").read_text().replace("- ", "").split("\n"),
+    ]
     cmd = [c for c in cmd if c and not c.startswith("stage=")] + [
-        "stage=downstream", f"pretext.from={pretext}", f"downstream.draw={draw}",
-        "downstream.labels_per_class=null", f"downstream.num_labels={args.budgets[0]}",
-        f"downstream.label_budgets=[{','.join(map(str, args.budgets))}]", f"downstream.repeats={args.repeats}",
-        "downstream.evals=[linear,propagate]", "downstream.val_per_class=0", f"hydra.run.dir={run_dir}"]
+        "stage=downstream",
+        f"pretext.from={pretext}",
+        f"downstream.draw={draw}",
+        "downstream.labels_per_class=null",
+        f"downstream.num_labels={args.budgets[0]}",
+        f"downstream.label_budgets=[{','.join(map(str, args.budgets))}]",
+        f"downstream.repeats={args.repeats}",
+        "downstream.evals=[linear,propagate]",
+        "downstream.val_per_class=0",
+        f"hydra.run.dir={run_dir}",
+    ]
     print(" ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
 
@@ -54,8 +65,11 @@ def pts(x: float | None) -> str:
 
 def table(out: Path, strategies: list[str]) -> str:
     strat = rows(out / "stratified" / "results.csv")
-    lines = ["| strategy | eval | labels | strategy acc | random acc | vs random (pts, 95% CI) | stratified acc | "
-             "vs stratified (pts, 95% CI) |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| strategy | eval | labels | strategy acc | random acc | vs random (pts, 95% CI) | stratified acc | "
+        "vs stratified (pts, 95% CI) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name in strategies:
         mine, rand = rows(out / name / "results.csv"), rows(out / name / "results_random.csv")
         for key, acc in mine.items():
@@ -63,11 +77,12 @@ def table(out: Path, strategies: list[str]) -> str:
             mean = sum(acc.values()) / len(acc)
             rmean = sum(rand[key].values()) / len(rand[key])
             smean = sum(strat[key].values()) / len(strat[key]) if key in strat else None
-            lines.append(f"| {name} | {key[0]} | {key[1]} | {100 * mean:.1f} | {100 * rmean:.1f} | "
-                         f"{pts(vr['diff_mean'])} [{pts(vr['diff_ci_low'])}, {pts(vr['diff_ci_high'])}] | "
-                         f"{'n/a' if smean is None else f'{100 * smean:.1f}'} | "
-                         + (f"{pts(vs['diff_mean'])} [{pts(vs['diff_ci_low'])}, {pts(vs['diff_ci_high'])}] |"
-                            if vs else "n/a |"))
+            lines.append(
+                f"| {name} | {key[0]} | {key[1]} | {100 * mean:.1f} | {100 * rmean:.1f} | "
+                f"{pts(vr['diff_mean'])} [{pts(vr['diff_ci_low'])}, {pts(vr['diff_ci_high'])}] | "
+                f"{'n/a' if smean is None else f'{100 * smean:.1f}'} | "
+                + (f"{pts(vs['diff_mean'])} [{pts(vs['diff_ci_low'])}, {pts(vs['diff_ci_high'])}] |" if vs else "n/a |")
+            )
     return "\n".join(lines)
 
 

@@ -50,8 +50,7 @@ def build(encoder: str, spe: int):
 
     keras.utils.set_random_seed(0)
     model = classifier(build_encoder(encoder, (28, 28, 1)), 10, 0.0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=LOSS, metrics=["accuracy"],
-                  steps_per_execution=spe)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=LOSS, metrics=["accuracy"], steps_per_execution=spe)
     return model
 
 
@@ -73,7 +72,7 @@ def main() -> None:
             model.fit(data, epochs=1, verbose=0)  # trace and warm up
         ms = {spe: [] for spe in SPE}
         for r in range(args.rounds):
-            order = SPE[r % len(SPE):] + SPE[:r % len(SPE)]
+            order = SPE[r % len(SPE) :] + SPE[: r % len(SPE)]
             for spe in order:
                 start = time.perf_counter()
                 models[spe].fit(data, epochs=args.epochs, verbose=0)
@@ -81,8 +80,11 @@ def main() -> None:
         for spe in SPE:
             ratio = statistics.median(a / b for a, b in zip(ms[spe], ms[1], strict=True))
             rows.append((encoder, batch, spe, statistics.median(ms[spe]), ratio))
-            print(f"{encoder} batch {batch} steps_per_execution {spe}: {rows[-1][3]:.2f} ms/step, "
-                  f"{ratio:.2f}x the time of 1", flush=True)
+            print(
+                f"{encoder} batch {batch} steps_per_execution {spe}: {rows[-1][3]:.2f} ms/step, "
+                f"{ratio:.2f}x the time of 1",
+                flush=True,
+            )
     write(args, rows, source)
 
 
@@ -91,15 +93,19 @@ def write(args: argparse.Namespace, rows: list, source: str) -> None:
     import tensorflow as tf
 
     lines = [
-        "# downstream.steps_per_execution: time per fine-tuning step (`make bench-steps`)", "",
+        "# downstream.steps_per_execution: time per fine-tuning step (`make bench-steps`)",
+        "",
         f"Command: `python bench/steps_per_execution.py --rounds {args.rounds} --epochs {args.epochs}`  ",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; Python "
         f"{sys.version.split()[0]}, Keras {keras.__version__}, TensorFlow {tf.__version__}  ",
-        f"Date: {datetime.now():%Y-%m-%d %H:%M}; data: {LABELED} images from {source}", "",
+        f"Date: {datetime.now():%Y-%m-%d %H:%M}; data: {LABELED} images from {source}",
+        "",
         "Each setting fits the same classifier (encoder + Dense head, Adam) for whole epochs, alternating "
         "with the others in each round in one process. ms/step: median over the rounds; vs 1: the median of "
-        "each round's ratio to steps_per_execution=1.", "",
-        "| encoder | batch | steps_per_execution | ms per step | vs 1 |", "| --- | ---: | ---: | ---: | ---: |",
+        "each round's ratio to steps_per_execution=1.",
+        "",
+        "| encoder | batch | steps_per_execution | ms per step | vs 1 |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     lines += [f"| {e} | {b} | {s} | {m:.2f} | {r:.2f}x |" for e, b, s, m, r in rows]
     from sslrun.atomic import atomic_write_text

@@ -13,6 +13,7 @@ Prints one "LEAK <variant> <eval> repeat <r>: <RSS> MB" line per evaluation. Mea
       hydra.run.dir=/tmp/exp/d4-<variant>
 (and `plain` under MALLOC_ARENA_MAX=2).
 """
+
 import ctypes
 import gc
 import sys

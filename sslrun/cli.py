@@ -47,8 +47,12 @@ def _task(cfg: DictConfig) -> float | None:
 
         return run(cfg, run_dir)
     except KeyboardInterrupt:
-        _fail(Interrupted("interrupted (Ctrl-C); finished pretext epochs are checkpointed: rerun the same "
-                          "command to resume"), stop_sweep=True)
+        _fail(
+            Interrupted(
+                "interrupted (Ctrl-C); finished pretext epochs are checkpointed: rerun the same command to resume"
+            ),
+            stop_sweep=True,
+        )
     except OSError as err:
         user_error = output_error(err)
         if user_error is None:
@@ -111,14 +115,21 @@ class SweepProgress(Callback):
 
         d, stage = config.downstream, str(getattr(config.stage, "value", config.stage))
         try:
-            budgets = len(Budget.study(d.labels_per_class, d.num_labels, d.label_fraction,
-                                       OmegaConf.to_container(d.label_budgets) if d.label_budgets else None))
+            budgets = len(
+                Budget.study(
+                    d.labels_per_class,
+                    d.num_labels,
+                    d.label_fraction,
+                    OmegaConf.to_container(d.label_budgets) if d.label_budgets else None,
+                )
+            )
         except SslrunError:
             budgets = 1  # each job says what is wrong with it; the bar only needs an estimate
         rows = 0 if stage == "pretext" else budgets * d.repeats * len(d.evals)
         per_job = (0 if stage == "downstream" else config.trainer.epochs, rows)
-        self.bar = SweepBar(Path(str(config.hydra.sweep.dir)), len(config.compare.methods), per_job,
-                            bars=config.trainer.progress)
+        self.bar = SweepBar(
+            Path(str(config.hydra.sweep.dir)), len(config.compare.methods), per_job, bars=config.trainer.progress
+        )
         self.bar.__enter__()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -133,8 +144,9 @@ def _check_mode(cfg: DictConfig) -> None:
     if hc.runtime.choices.get("experiment") != "compare":
         return
     if hc.mode != RunMode.MULTIRUN:
-        raise SslrunError("experiment=compare runs one job per pretext method: add -m, e.g. "
-                          "`sslrun -m experiment=compare`")
+        raise SslrunError(
+            "experiment=compare runs one job per pretext method: add -m, e.g. `sslrun -m experiment=compare`"
+        )
     from sslrun.report.compare import sweep_status
 
     log.info("%s", sweep_status(Path(str(hc.sweep.dir)), list(cfg.compare.methods), cfg.pretext.name))
@@ -143,9 +155,13 @@ def _check_mode(cfg: DictConfig) -> None:
 # Hydra's launchers and sweepers that come with `pip install 'sslrun[sweep]'`, by the option that needs them
 # (conf/hydra/launcher/local.yaml and slurm.yaml are sslrun's own, on submitit's plugin).
 PLUGINS = {
-    "hydra/launcher": {"joblib": "hydra_joblib_launcher", "submitit_local": "hydra_submitit_launcher",
-                       "submitit_slurm": "hydra_submitit_launcher", "local": "hydra_submitit_launcher",
-                       "slurm": "hydra_submitit_launcher"},
+    "hydra/launcher": {
+        "joblib": "hydra_joblib_launcher",
+        "submitit_local": "hydra_submitit_launcher",
+        "submitit_slurm": "hydra_submitit_launcher",
+        "local": "hydra_submitit_launcher",
+        "slurm": "hydra_submitit_launcher",
+    },
     "hydra/sweeper": {"optuna": "hydra_optuna_sweeper"},
 }
 
@@ -160,8 +176,10 @@ def missing_plugin(group: str, name: str, installed=_plugin_installed) -> str | 
     """What to say when option group=name needs a Hydra plugin that is not installed (None: nothing)."""
     module = PLUGINS.get(group.lstrip("/"), {}).get(name)
     if module and not installed(module):
-        return (f"{group.lstrip('/')}={name} needs Hydra's {module.replace('_', '-')} plugin, which is not installed: "
-                "pip install 'sslrun[sweep]' (joblib, submitit and Optuna plugins)")
+        return (
+            f"{group.lstrip('/')}={name} needs Hydra's {module.replace('_', '-')} plugin, which is not installed: "
+            "pip install 'sslrun[sweep]' (joblib, submitit and Optuna plugins)"
+        )
     return None
 
 

@@ -163,7 +163,9 @@ class DatasetConfig:
     test_limit: Optional[int] = None  # noqa: UP045  at most the first N test images (seed 001: 300)
     # exact and near copies among the train/unlabeled images and of test images (sslrun/data/hygiene.py)
     hygiene: Optional[bool] = None  # noqa: UP045  null: on for image folders (~3 s per 50,000 images), off for standard sets (scored on their published splits)
-    drop_test_duplicates: bool = False  # remove the train/unlabeled images that copy a test image, before pretext (the check runs)
+    drop_test_duplicates: bool = (
+        False  # remove the train/unlabeled images that copy a test image, before pretext (the check runs)
+    )
 
 
 @dataclass
@@ -190,7 +192,9 @@ class _PretextBase:
 
 
 _PretextBase.__annotations__["from"] = Optional[str]  # noqa: UP045  (evaluated at runtime)
-setattr(_PretextBase, "from", None)  # a run dir (or its pretext/ dir) to reuse instead of training; for stage=downstream
+setattr(
+    _PretextBase, "from", None
+)  # a run dir (or its pretext/ dir) to reuse instead of training; for stage=downstream
 PretextConfig = dataclass(init=False, repr=False, eq=False)(_PretextBase)
 
 # pretext=<name>'s schema, stored as /schema/pretext/<name>; PRETEXTS.register checks that the task of that
@@ -206,10 +210,16 @@ class RotationMode(Enum):
 @PRETEXT_SCHEMAS.register("rotation")
 @dataclass(init=False, repr=False, eq=False)
 class RotationConfig(PretextConfig):
-    mode: RotationMode = RotationMode.random  # random: one rotation per image per epoch (seed 004), 4x cheaper per epoch than all (seeds 000, 001)
+    mode: RotationMode = (
+        RotationMode.random
+    )  # random: one rotation per image per epoch (seed 004), 4x cheaper per epoch than all (seeds 000, 001)
     head_hidden: int = 0  # 0: a linear head, so the encoder itself must carry the rotation signal
-    head_conv: int = 0  # >0: a 3x3 stride-2 conv with this many filters on the encoder's last feature map first (seed 001: 16)
-    head_init: HeadInit = HeadInit.glorot_uniform  # the head layers' kernels: glorot_uniform (Keras' default) | random_normal (seed 001's)
+    head_conv: int = (
+        0  # >0: a 3x3 stride-2 conv with this many filters on the encoder's last feature map first (seed 001: 16)
+    )
+    head_init: HeadInit = (
+        HeadInit.glorot_uniform
+    )  # the head layers' kernels: glorot_uniform (Keras' default) | random_normal (seed 001's)
 
 
 class ColourTarget(Enum):
@@ -220,7 +230,9 @@ class ColourTarget(Enum):
 @PRETEXT_SCHEMAS.register("colorization")
 @dataclass(init=False, repr=False, eq=False)
 class ColorizationConfig(PretextConfig):
-    target: ColourTarget = ColourTarget.lab_ab  # lab_ab: the chroma the gray input lacks; rgb: seed 003's regression target
+    target: ColourTarget = (
+        ColourTarget.lab_ab
+    )  # lab_ab: the chroma the gray input lacks; rgb: seed 003's regression target
     decoder_width: int = 128  # channels of the first upsampling block, halved at each x2 step
 
 
@@ -245,7 +257,9 @@ class TwoViewConfig(PretextConfig):
     """What every two-view method has (sslrun/pretext/twoview.py); its own schema adds the loss's parameters."""
 
     augment: ViewConfig = field(default_factory=ViewConfig)  # two-view augmentation: a preset plus overrides
-    online_probe: bool = True  # a linear classifier on up to a batch of labeled images' features every step (probe_accuracy); false skips that forward pass and trains the same encoder (seed003_plus: 20.4 -> 18.7 s per 40-step epoch, the same pretext loss to the last digit; bench/README.md)
+    online_probe: bool = (
+        True  # probe_accuracy: a linear classifier on labeled features each step; false: faster, same encoder
+    )
     projection_hidden: int = MISSING  # each method's own: its paper's projector, scaled to small encoders
     projection_dim: int = MISSING
 
@@ -310,7 +324,9 @@ class NNCLRConfig(TwoViewConfig):
     projection_dim: int = 128  # paper: 2048 hidden, 256 out (3 layers); scaled down
     predictor_hidden: int = 512  # paper: 4096 (2 layers)
     temperature: float = 0.1  # the paper's (section 4.1)
-    queue_size: int = 8192  # support set of past projections; paper: 98,304 for ImageNet's 1.28M images, here ~1/8 of a 60k pool
+    queue_size: int = (
+        8192  # support set of past projections; paper: 98,304 for ImageNet's 1.28M images, here ~1/8 of a 60k pool
+    )
 
 
 # ---------------------------------------------------------------- encoder
@@ -348,7 +364,9 @@ class DownstreamConfig:
     val_from_test: int = 0
     cache: bool = True  # reuse the scratch baseline's result of an identical earlier run (<cache_dir>/downstream)
     saved_model: bool = True  # model/ also holds a TensorFlow SavedModel for serving (seconds per run to write)
-    write_pseudo_labels: bool = False  # <run dir>/pseudo_labels.csv: model/'s class for every pool image (off: a pass over the pool)
+    write_pseudo_labels: bool = (
+        False  # <run dir>/pseudo_labels.csv: model/'s class for every pool image (off: a pass over the pool)
+    )
     # finetune/scratch fits in this many worker processes side by side; null: one per CPU core (at most 4) on a
     # CPU-only machine; 1: in the sslrun process (as with a parallel sweep launcher, which has its own processes)
     workers: Optional[int] = None  # noqa: UP045
@@ -396,7 +414,7 @@ class TrainerConfig:
     strategy: Strategy = Strategy.auto
     deterministic: bool = False
     progress: bool = True
-    stop_on_collapse: bool = False  # a collapsed embedding (RankMe near 1 or std near 0, sslrun/training/health.py) stops the run with exit 3; off: a warning naming the epoch, since a short collapse can recover
+    stop_on_collapse: bool = False  # a collapse (RankMe ~1 or std ~0) exits 3; off: a warning, a short one can recover
 
 
 # ---------------------------------------------------------------- compare
@@ -429,8 +447,9 @@ def sweep_values(values: Any) -> str:
     """`${sslrun.sweep:${compare.methods}}`: a list as a Hydra sweep ("a,b,c"), for hydra.sweeper.params."""
     items = list(values)
     if not items:
-        raise ValueError("compare.methods is empty: name at least two pretext methods, e.g. "
-                         "compare.methods=[rotation,simclr]")
+        raise ValueError(
+            "compare.methods is empty: name at least two pretext methods, e.g. compare.methods=[rotation,simclr]"
+        )
     return ",".join(str(v) for v in items)
 
 

@@ -1,7 +1,7 @@
 """`sslrun-data`: which data sets are here, and preparing tensorflow-datasets data offline.
 
-    sslrun-data list [NAME=DIR ...]      e.g. sslrun-data list image_folder=~/photos
-    sslrun-data prepare dataset=NAME [path=DIR] [data_dir=DIR] [offline=true]
+sslrun-data list [NAME=DIR ...]      e.g. sslrun-data list image_folder=~/photos
+sslrun-data prepare dataset=NAME [path=DIR] [data_dir=DIR] [offline=true]
 """
 
 from __future__ import annotations
@@ -50,8 +50,14 @@ def describe(cfg: DictConfig) -> dict[str, str]:
         looked = getattr(err, "looked", None)
         return {"found": "no", "where": "looked in " + "; ".join(looked) if looked else str(err).split("\n")[0]}
     unlabeled = "-" if raw.x_unlabeled is None else f"{len(raw.x_unlabeled):,}"
-    return {"found": "yes", "where": raw.source, "train": f"{len(raw.x_train):,}", "test": f"{len(raw.x_test):,}",
-            "unlabeled": unlabeled, "shape": "x".join(map(str, raw.image_shape))}
+    return {
+        "found": "yes",
+        "where": raw.source,
+        "train": f"{len(raw.x_train):,}",
+        "test": f"{len(raw.x_test):,}",
+        "unlabeled": unlabeled,
+        "shape": "x".join(map(str, raw.image_shape)),
+    }
 
 
 def cmd_list(args: list[str]) -> int:
@@ -62,7 +68,9 @@ def cmd_list(args: list[str]) -> int:
     paths = dict(a.split("=", 1) for a in args if "=" in a)
     bad = [a for a in args if "=" not in a or a.split("=", 1)[0] not in names]
     if bad:
-        raise SslrunError(f"sslrun-data list: expected NAME=DIR with NAME one of {', '.join(names)}; got {' '.join(bad)}")
+        raise SslrunError(
+            f"sslrun-data list: expected NAME=DIR with NAME one of {', '.join(names)}; got {' '.join(bad)}"
+        )
     table = Table(title="sslrun data sets")
     columns = ("found", "where", "train", "test", "unlabeled", "shape")
     for column in ("dataset", *columns):
@@ -81,11 +89,19 @@ def cmd_prepare(args: list[str]) -> int:
     opts = dict(a.split("=", 1) for a in args if "=" in a)
     unknown = set(opts) - {"dataset", "path", "data_dir", "offline"} | {a for a in args if "=" not in a}
     if unknown or "dataset" not in opts:
-        raise SslrunError(f"sslrun-data prepare: expected dataset=NAME [path=DIR] [data_dir=DIR] [offline=true], "
-                          f"got {' '.join(args) or 'nothing'}")
+        raise SslrunError(
+            f"sslrun-data prepare: expected dataset=NAME [path=DIR] [data_dir=DIR] [offline=true], "
+            f"got {' '.join(args) or 'nothing'}"
+        )
     path = opts.get("path")
-    print(prepare(opts["dataset"], str(Path(path).expanduser()) if path else None, opts.get("data_dir"),
-                  offline=opts.get("offline", "false").lower() in ("1", "true", "yes")))
+    print(
+        prepare(
+            opts["dataset"],
+            str(Path(path).expanduser()) if path else None,
+            opts.get("data_dir"),
+            offline=opts.get("offline", "false").lower() in ("1", "true", "yes"),
+        )
+    )
     return 0
 
 

@@ -53,24 +53,35 @@ class EmbedError(InputError):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0], epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.split("\n\n")[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory whose pretext stage finished")
     parser.add_argument("paths", metavar="PATH", nargs="+", help="image files, folders (recursive) or globs")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the four files (made if missing)")
-    parser.add_argument("--map", default="pca", choices=MAPS,
-                        help="2-D map: pca (default), tsne (scikit-learn), umap (needs umap-learn)")
+    parser.add_argument(
+        "--map",
+        default="pca",
+        choices=MAPS,
+        help="2-D map: pca (default), tsne (scikit-learn), umap (needs umap-learn)",
+    )
     parser.add_argument("--queries", type=int, default=6, help="query images in neighbours.png (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=512, help="images per batch (default: %(default)s, "
-                        "the knn evaluation's)")
+    parser.add_argument(
+        "--batch-size", type=int, default=512, help="images per batch (default: %(default)s, the knn evaluation's)"
+    )
     args = parser.parse_args(argv)
     for key in ("queries", "batch_size"):
         if getattr(args, key) < 1:
             raise EmbedError(f"--{key.replace('_', '-')}={getattr(args, key)}: must be a positive number")
     missing = missing_package(args.map)
     if missing:
-        raise EmbedError(f"--map {args.map} needs the {missing} package, which is not installed: "
-                         f"`pip install {missing}`, or use --map " + " or --map ".join(m for m in MAPS if m != args.map))
+        raise EmbedError(
+            f"--map {args.map} needs the {missing} package, which is not installed: "
+            f"`pip install {missing}`, or use --map " + " or --map ".join(m for m in MAPS if m != args.map)
+        )
     return args
 
 
@@ -100,19 +111,30 @@ def read_run(run_dir: str) -> Run:
     root = Path(run_dir)
     key = _json(root / RUN_KEY) if root.is_dir() else None
     if key is None:
-        raise EmbedError(f"RUN_DIR {run_dir} is not a run directory written by `sslrun` (no {RUN_KEY}); give one, "
-                         "e.g. outputs/2026-01-01/12-00-00")
+        raise EmbedError(
+            f"RUN_DIR {run_dir} is not a run directory written by `sslrun` (no {RUN_KEY}); give one, "
+            "e.g. outputs/2026-01-01/12-00-00"
+        )
     metrics = _json(root / METRICS) or {}
     reused = (metrics.get("pretext") or {}).get("reused_from")  # stage=downstream pretext.from=<run dir>
-    found = [d for d in (root / "pretext", Path(reused) if reused else None) if d is not None and (d / COMPLETE).is_file()]
+    found = [
+        d for d in (root / "pretext", Path(reused) if reused else None) if d is not None and (d / COMPLETE).is_file()
+    ]
     if not found:
-        raise EmbedError(f"{root / 'pretext'} holds no finished pretext stage (no {COMPLETE}); sslrun-embed reads the "
-                         "encoder a run trained: rerun the `sslrun` command that started it, or give a finished run")
+        raise EmbedError(
+            f"{root / 'pretext'} holds no finished pretext stage (no {COMPLETE}); sslrun-embed reads the "
+            "encoder a run trained: rerun the `sslrun` command that started it, or give a finished run"
+        )
     done = json.loads((found[0] / COMPLETE).read_text())
     has_model = (root / MODEL_DIR / KERAS_FILE).is_file() and (root / MODEL_DIR / INFO).is_file()
-    return Run(found[0], tuple(done["input_shape"]), bool(key["downstream"].get("feature_flip", False)),
-               metrics.get("precision"), key.get("trainer", {}).get("precision", "auto"),
-               read_info(run_dir) if has_model else None)
+    return Run(
+        found[0],
+        tuple(done["input_shape"]),
+        bool(key["downstream"].get("feature_flip", False)),
+        metrics.get("precision"),
+        key.get("trainer", {}).get("precision", "auto"),
+        read_info(run_dir) if has_model else None,
+    )
 
 
 @dataclass
@@ -137,8 +159,10 @@ def load_models(run: Run):
     try:
         return encoder, keras.models.load_model(run.model["keras_file"])
     except Exception as err:  # a damaged or foreign file: Keras raises many kinds
-        raise EmbedError(f"{run.model['keras_file']} cannot be loaded ({type(err).__name__}: {err}); rerun the "
-                         "`sslrun` command that wrote it") from err
+        raise EmbedError(
+            f"{run.model['keras_file']} cannot be loaded ({type(err).__name__}: {err}); rerun the "
+            "`sslrun` command that wrote it"
+        ) from err
 
 
 def embed(encoder, classifier, files: list[Path], run: Run, batch_size: int) -> Embedded:
@@ -151,8 +175,11 @@ def embed(encoder, classifier, files: list[Path], run: Run, batch_size: int) -> 
     ds = decoded_batches(files, size, channels, batch_size)
     feature_fn = batch_features(encoder, run.feature_flip)
     spec = tf.TensorSpec((None, *run.input_shape), tf.uint8)
-    classify = (tf.function(lambda x: tf.nn.softmax(classifier(x, training=False)), input_signature=[spec])
-                if classifier is not None else None)
+    classify = (
+        tf.function(lambda x: tf.nn.softmax(classifier(x, training=False)), input_signature=[spec])
+        if classifier is not None
+        else None
+    )
     kept, feats, probs, ticker, start = [], [], [], Ticker(PROG, "embedding", len(files)), time.perf_counter()
     try:
         for index, images in ds:
@@ -164,10 +191,12 @@ def embed(encoder, classifier, files: list[Path], run: Run, batch_size: int) -> 
     finally:
         ticker.close()
     dim = int(encoder.output_shape[-1])
-    return Embedded(np.concatenate(kept) if kept else np.empty(0, np.int64),
-                    np.concatenate(feats) if feats else np.empty((0, dim), np.float32),
-                    (np.concatenate(probs) if probs else None) if classify is not None else None,
-                    time.perf_counter() - start)
+    return Embedded(
+        np.concatenate(kept) if kept else np.empty(0, np.int64),
+        np.concatenate(feats) if feats else np.empty((0, dim), np.float32),
+        (np.concatenate(probs) if probs else None) if classify is not None else None,
+        time.perf_counter() - start,
+    )
 
 
 def write_tables(out: Path, files: list[Path], emb: Embedded, class_names: list[str] | None) -> None:
@@ -183,8 +212,9 @@ def write_tables(out: Path, files: list[Path], emb: Embedded, class_names: list[
             return
         writer.writerow(["path", "class", "confidence"])
         top = emb.probs.argmax(axis=1)
-        writer.writerows([str(files[i]), class_names[k], f"{p[k]:.4f}"]
-                         for i, k, p in zip(emb.kept, top, emb.probs, strict=True))
+        writer.writerows(
+            [str(files[i]), class_names[k], f"{p[k]:.4f}"] for i, k, p in zip(emb.kept, top, emb.probs, strict=True)
+        )
 
 
 def point_labels(inputs: Inputs, emb: Embedded, class_names: list[str] | None) -> tuple[list[str] | None, str]:
@@ -197,8 +227,9 @@ def point_labels(inputs: Inputs, emb: Embedded, class_names: list[str] | None) -
     return None, "one colour: no classifier in the run, images not in class folders"
 
 
-def draw_figures(out: Path, inputs: Inputs, emb: Embedded, run: Run, args: argparse.Namespace,
-                 labels: list[str] | None, colour: str) -> list[str]:
+def draw_figures(
+    out: Path, inputs: Inputs, emb: Embedded, run: Run, args: argparse.Namespace, labels: list[str] | None, colour: str
+) -> list[str]:
     """map.png and neighbours.png; returns the names written."""
     from sslrun.report.embedding import project_2d
     from sslrun.report.plots import plot_embedding_map, plot_neighbours
@@ -208,8 +239,7 @@ def draw_figures(out: Path, inputs: Inputs, emb: Embedded, run: Run, args: argpa
         print(f"{PROG}: {n} readable image: no map.png or neighbours.png (they need two or more)", file=sys.stderr)
         return []
     coords = project_2d(emb.features, args.map)
-    plot_embedding_map(coords, labels, out / "map.png",
-                       f"{describe(args.map)} of {n:,} images' features ({colour})")
+    plot_embedding_map(coords, labels, out / "map.png", f"{describe(args.map)} of {n:,} images' features ({colour})")
     queries = np.unique(np.linspace(0, n - 1, min(args.queries, n)).round().astype(int))  # spread over the inputs
     near, near_sim = neighbours_of(emb.features, queries)
     shown = decode_some([inputs.files[emb.kept[i]] for i in np.concatenate([queries, near.ravel()])], run)
@@ -218,10 +248,17 @@ def draw_figures(out: Path, inputs: Inputs, emb: Embedded, run: Run, args: argpa
         return labels[i] if labels is not None else inputs.files[emb.kept[i]].name
 
     titled_by = "similarity and " + (
-        "file name" if labels is None else "predicted class" if emb.probs is not None else "class folder")
-    plot_neighbours(shown[:len(queries)], shown[len(queries):].reshape(*near.shape, *shown.shape[1:]), near_sim,
-                    [title(q) for q in queries], [[title(i) for i in row] for row in near], out / "neighbours.png",
-                    titled_by)
+        "file name" if labels is None else "predicted class" if emb.probs is not None else "class folder"
+    )
+    plot_neighbours(
+        shown[: len(queries)],
+        shown[len(queries) :].reshape(*near.shape, *shown.shape[1:]),
+        near_sim,
+        [title(q) for q in queries],
+        [[title(i) for i in row] for row in near],
+        out / "neighbours.png",
+        titled_by,
+    )
     return ["map.png", "neighbours.png"]
 
 
@@ -236,8 +273,10 @@ def neighbours_of(features: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray
     order = np.argsort(-sim, axis=1, kind="stable")
     idx, sim = np.take_along_axis(idx, order, 1), np.take_along_axis(sim, order, 1)
     keep = [row != q for q, row in zip(queries, idx, strict=True)]  # a query is not its own neighbour
-    return (np.array([row[m][:k] for row, m in zip(idx, keep, strict=True)]),
-            np.array([row[m][:k] for row, m in zip(sim, keep, strict=True)]))
+    return (
+        np.array([row[m][:k] for row, m in zip(idx, keep, strict=True)]),
+        np.array([row[m][:k] for row, m in zip(sim, keep, strict=True)]),
+    )
 
 
 def decode_some(files: list[Path], run: Run) -> np.ndarray:
@@ -267,9 +306,11 @@ def run(args: argparse.Namespace) -> int:
     rate = len(emb.kept) / emb.seconds if emb.seconds > 0 else float("inf")
     flip = ", averaged with the mirror images' (downstream.feature_flip)" if info.feature_flip else ""
     what = f" and classified by {info.model['eval']}" if info.model else ""
-    print(f"{PROG}: {len(emb.kept):,} images embedded ({emb.features.shape[1]} features each{flip}){what} in "
-          f"{emb.seconds:.1f}s ({rate:,.0f} images/s); {len(bad):,} unreadable skipped; {inputs.non_images:,} "
-          f"non-image files ignored; wrote {', '.join(str(out / f) for f in ['features.npy', 'paths.csv', *figures])}")
+    print(
+        f"{PROG}: {len(emb.kept):,} images embedded ({emb.features.shape[1]} features each{flip}){what} in "
+        f"{emb.seconds:.1f}s ({rate:,.0f} images/s); {len(bad):,} unreadable skipped; {inputs.non_images:,} "
+        f"non-image files ignored; wrote {', '.join(str(out / f) for f in ['features.npy', 'paths.csv', *figures])}"
+    )
     return 0
 
 

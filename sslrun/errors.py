@@ -1,8 +1,8 @@
 """Errors meant for the user: printed without a traceback, non-zero exit.
 
 Exit codes (docs/failures.md, "What happens when things go wrong"): 1 Hydra could not compose the config
-(typo, wrong type); 2 a problem the user can fix (SslrunError); 3 training diverged (NaN loss) or collapsed (trainer.stop_on_collapse);
-74 an output could not be written (disk full, read-only, no permission); 75 try again later
+(typo, wrong type); 2 a problem the user can fix (SslrunError); 3 training diverged (NaN loss) or collapsed
+(trainer.stop_on_collapse); 74 an output could not be written (disk full, read-only, no permission); 75 try again later
 (preempted by SIGTERM/SIGUSR2, or the run dir / cache key is busy); 130 interrupted (Ctrl-C).
 """
 

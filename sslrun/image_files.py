@@ -54,8 +54,10 @@ def find_inputs(paths: list[str], class_names: list[str] | None) -> Inputs:
         path = Path(raw)
         matches = [path] if path.exists() else [Path(m) for m in sorted(glob.glob(raw, recursive=True))]
         if not matches:
-            raise InputError(f"PATH {raw} does not exist and matches no file; give image files, folders or "
-                             "a quoted glob such as 'photos/**/*.jpg'")
+            raise InputError(
+                f"PATH {raw} does not exist and matches no file; give image files, folders or "
+                "a quoted glob such as 'photos/**/*.jpg'"
+            )
         for match in matches:
             if not match.is_dir():
                 add(match, None)
@@ -65,8 +67,9 @@ def find_inputs(paths: list[str], class_names: list[str] | None) -> Inputs:
             for file in (f for f in found if is_image(f)):
                 add(file, _label_of(file, match, classes))
     if not out.files:
-        raise InputError(f"no image files in {', '.join(paths)} ({out.non_images} other files); images are "
-                         ".jpg .jpeg .png .bmp .gif")
+        raise InputError(
+            f"no image files in {', '.join(paths)} ({out.non_images} other files); images are .jpg .jpeg .png .bmp .gif"
+        )
     return out
 
 

@@ -65,8 +65,10 @@ def check_config(cfg: DictConfig) -> None:
     """Checks the schema cannot express; run before any data is read."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
-        raise SslrunError(f"no value for {', '.join(missing)} (??? in the config); set it on the command line, "
-                          f"e.g. `sslrun {missing[0]}=...`")
+        raise SslrunError(
+            f"no value for {', '.join(missing)} (??? in the config); set it on the command line, "
+            f"e.g. `sslrun {missing[0]}=...`"
+        )
     for registry, name, key in (
         (DATASETS, cfg.dataset.name, "dataset.name"),
         (PRETEXTS, cfg.pretext.name, "pretext.name"),
@@ -75,8 +77,10 @@ def check_config(cfg: DictConfig) -> None:
         if name not in registry:
             raise SslrunError(f"{key}={name!r} is not registered; valid: {', '.join(registry.names())}")
     if cfg.downstream.name != "finetune":  # conf/downstream's one option; its evaluations are downstream.evals
-        raise SslrunError(f"downstream.name={cfg.downstream.name!r}: the downstream stage is 'finetune'; choose "
-                          f"evaluations with downstream.evals (valid: {', '.join(EVALS.names())})")
+        raise SslrunError(
+            f"downstream.name={cfg.downstream.name!r}: the downstream stage is 'finetune'; choose "
+            f"evaluations with downstream.evals (valid: {', '.join(EVALS.names())})"
+        )
     if PRETEXTS.get(cfg.pretext.name).needs_colour and cfg.dataset.channels != 3:
         raise SslrunError(
             f"pretext={cfg.pretext.name} needs colour images, but dataset={cfg.dataset.name} has "
@@ -90,7 +94,8 @@ def check_config(cfg: DictConfig) -> None:
     if source:
         resolve_pretext_dir(source)  # missing or unfinished: said now, before any data is read
     positive = {
-        "trainer.epochs": cfg.trainer.epochs, "trainer.batch_size": cfg.trainer.batch_size,
+        "trainer.epochs": cfg.trainer.epochs,
+        "trainer.batch_size": cfg.trainer.batch_size,
         "downstream.batch_size": cfg.downstream.batch_size,
         "downstream.steps_per_execution": cfg.downstream.steps_per_execution,
     }
@@ -98,14 +103,20 @@ def check_config(cfg: DictConfig) -> None:
         if value <= 0:
             raise SslrunError(f"{key}={value}: must be a positive number")
     if cfg.trainer.budget_minutes is not None and cfg.trainer.budget_minutes <= 0:
-        raise SslrunError(f"trainer.budget_minutes={cfg.trainer.budget_minutes}: give a positive number of minutes, "
-                          "or null to train trainer.epochs epochs")
+        raise SslrunError(
+            f"trainer.budget_minutes={cfg.trainer.budget_minutes}: give a positive number of minutes, "
+            "or null to train trainer.epochs epochs"
+        )
     if not 0 <= cfg.trainer.warmup_epochs < cfg.trainer.epochs:
-        raise SslrunError(f"trainer.warmup_epochs={cfg.trainer.warmup_epochs}: must be at least 0 and less than "
-                          f"trainer.epochs={cfg.trainer.epochs}")
+        raise SslrunError(
+            f"trainer.warmup_epochs={cfg.trainer.warmup_epochs}: must be at least 0 and less than "
+            f"trainer.epochs={cfg.trainer.epochs}"
+        )
     if not 0 <= cfg.downstream.selftrain_threshold <= 1:
-        raise SslrunError(f"downstream.selftrain_threshold={cfg.downstream.selftrain_threshold}: a teacher's confidence "
-                          "is between 0 and 1; use a value in [0, 1] (0: every pool image gets a pseudo-label)")
+        raise SslrunError(
+            f"downstream.selftrain_threshold={cfg.downstream.selftrain_threshold}: a teacher's confidence "
+            "is between 0 and 1; use a value in [0, 1] (0: every pool image gets a pseudo-label)"
+        )
     budget(cfg.downstream)  # exactly one label budget, positive
     for name in cfg.downstream.evals:
         if name not in EVALS:
@@ -113,16 +124,22 @@ def check_config(cfg: DictConfig) -> None:
     if not cfg.downstream.evals and stage != "pretext":
         raise SslrunError("downstream.evals is empty; name at least one of " + ", ".join(EVALS.names()))
     if cfg.downstream.feature_flip and not uses_frozen_features(cfg.downstream):
-        raise SslrunError(f"downstream.feature_flip=true changes only {', '.join(FEATURE_EVALS)} (and selftrain with "
-                          f"selftrain_teacher=propagate), but downstream.evals={list(cfg.downstream.evals)}; add one "
-                          "of them, or drop feature_flip (downstream.tta=flip mirrors finetune's predictions)")
+        raise SslrunError(
+            f"downstream.feature_flip=true changes only {', '.join(FEATURE_EVALS)} (and selftrain with "
+            f"selftrain_teacher=propagate), but downstream.evals={list(cfg.downstream.evals)}; add one "
+            "of them, or drop feature_flip (downstream.tta=flip mirrors finetune's predictions)"
+        )
     if cfg.downstream.write_pseudo_labels and not set(cfg.downstream.evals) & set(CLASSIFIER_EVALS):
-        raise SslrunError(f"downstream.write_pseudo_labels=true labels the pool with the exported classifier, but "
-                          f"downstream.evals={list(cfg.downstream.evals)} trains none; add one of "
-                          f"{', '.join(CLASSIFIER_EVALS)}, or drop write_pseudo_labels")
+        raise SslrunError(
+            f"downstream.write_pseudo_labels=true labels the pool with the exported classifier, but "
+            f"downstream.evals={list(cfg.downstream.evals)} trains none; add one of "
+            f"{', '.join(CLASSIFIER_EVALS)}, or drop write_pseudo_labels"
+        )
     if cfg.dataset.drop_test_duplicates and cfg.dataset.hygiene is False:
-        raise SslrunError("dataset.drop_test_duplicates=true drops what the hygiene check finds, but "
-                          "dataset.hygiene=false turns the check off; drop one of them")
+        raise SslrunError(
+            "dataset.drop_test_duplicates=true drops what the hygiene check finds, but "
+            "dataset.hygiene=false turns the check off; drop one of them"
+        )
     check_augment_presets(cfg)
     label_draw(cfg.downstream)  # one validation source, a known draw
     check_strategy_draw(cfg)
@@ -135,28 +152,38 @@ def check_strategy_draw(cfg: DictConfig) -> None:
     if d.draw.value not in FEATURE_DRAWS:
         return
     if pool == "train_excluding_labeled":
-        raise SslrunError(f"downstream.draw={d.draw.value} chooses labels from the features of the pretext encoder, "
-                          "which would have to train without them (dataset.pool=train_excluding_labeled): use "
-                          "dataset.pool=train or auto")
+        raise SslrunError(
+            f"downstream.draw={d.draw.value} chooses labels from the features of the pretext encoder, "
+            "which would have to train without them (dataset.pool=train_excluding_labeled): use "
+            "dataset.pool=train or auto"
+        )
     if d.num_labels is None and d.label_fraction is None:
-        raise SslrunError(f"downstream.draw={d.draw.value} picks a total without knowing the classes: set "
-                          "downstream.labels_per_class=null downstream.num_labels=N (and label_budgets in labels)")
+        raise SslrunError(
+            f"downstream.draw={d.draw.value} picks a total without knowing the classes: set "
+            "downstream.labels_per_class=null downstream.num_labels=N (and label_budgets in labels)"
+        )
     if d.label_budgets is not None and any(str(b).lower() == "all" for b in d.label_budgets):
-        raise SslrunError(f"downstream.draw={d.draw.value}: the budget 'all' has nothing to choose; drop it "
-                          "from downstream.label_budgets")
+        raise SslrunError(
+            f"downstream.draw={d.draw.value}: the budget 'all' has nothing to choose; drop it "
+            "from downstream.label_budgets"
+        )
 
 
 def check_augment_presets(cfg: DictConfig) -> None:
     from sslrun.pretext.augment import VIEW_PRESETS
 
-    for key, node, extra in (("pretext.augment", cfg.pretext.get("augment"), ("auto",)),
-                             ("downstream.augment", cfg.downstream.get("augment"), ("none",))):
+    for key, node, extra in (
+        ("pretext.augment", cfg.pretext.get("augment"), ("auto",)),
+        ("downstream.augment", cfg.downstream.get("augment"), ("none",)),
+    ):
         if node is not None and node.preset not in (*extra, *VIEW_PRESETS):
             raise SslrunError(f"{key}.preset={node.preset!r}: use one of {', '.join((*extra, *VIEW_PRESETS))}")
     down = cfg.downstream.get("augment")
     if down is not None and down.get("size") is not None:
-        raise SslrunError(f"downstream.augment.size={down.size}: the classifier trains and tests on whole images; "
-                          "leave it null (pretext.augment.size sets the pretext views' size)")
+        raise SslrunError(
+            f"downstream.augment.size={down.size}: the classifier trains and tests on whole images; "
+            "leave it null (pretext.augment.size sets the pretext views' size)"
+        )
 
 
 def budget(d: DictConfig) -> Budget:
@@ -175,15 +202,19 @@ def load_raw(cfg: DictConfig) -> RawData:
         params.pop(key, None)
     raw = DATASETS.build(params.pop("name"), data_dir=cfg.data_dir, cache_dir=cfg.cache_dir, **params)
     if raw.image_shape[-1] != cfg.dataset.channels:
-        raise SslrunError(f"{cfg.dataset.name} has {raw.image_shape[-1]} channels but dataset.channels={cfg.dataset.channels}")
+        raise SslrunError(
+            f"{cfg.dataset.name} has {raw.image_shape[-1]} channels but dataset.channels={cfg.dataset.channels}"
+        )
     return limit(raw, cfg.dataset.train_limit, cfg.dataset.test_limit)
 
 
 def limit(raw: RawData, train: int | None, test: int | None) -> RawData:
     """At most the first `train` train and `test` test images (seed 001's 1,000 and 300); a split with fewer
     images is used whole (experiment=smoke's 1,200 and 300 on any data set), and the log says how many."""
-    for key, n, split, have in (("train_limit", train, "train", len(raw.y_train)),
-                                ("test_limit", test, "test", len(raw.y_test))):
+    for key, n, split, have in (
+        ("train_limit", train, "train", len(raw.y_train)),
+        ("test_limit", test, "test", len(raw.y_test)),
+    ):
         if n is None:
             continue
         if n <= 0:
@@ -192,10 +223,15 @@ def limit(raw: RawData, train: int | None, test: int | None) -> RawData:
         log.info("dataset.%s=%d: %s %s images", key, n, used, split)
     if train is None and test is None:
         return raw
-    return replace(raw, x_train=raw.x_train[:train], y_train=raw.y_train[:train],
-                   x_test=raw.x_test[:test], y_test=raw.y_test[:test],
-                   train_paths=None if raw.train_paths is None else raw.train_paths[:train],
-                   test_paths=None if raw.test_paths is None else raw.test_paths[:test])
+    return replace(
+        raw,
+        x_train=raw.x_train[:train],
+        y_train=raw.y_train[:train],
+        x_test=raw.x_test[:test],
+        y_test=raw.y_test[:test],
+        train_paths=None if raw.train_paths is None else raw.train_paths[:train],
+        test_paths=None if raw.test_paths is None else raw.test_paths[:test],
+    )
 
 
 def first_splits(cfg: DictConfig, raw: RawData) -> Splits:
@@ -209,8 +245,14 @@ def first_splits(cfg: DictConfig, raw: RawData) -> Splits:
         # draw=random's of the same (seed, repeat 0), so the pretext cache key is a random draw's
         how = replace(how, draw="random")
     splits = make_splits(raw, first, how, cfg.seed, cfg.dataset.num_classes, pool)
-    log.info("data %s from %s: %s (pretext pool: %s, %s)", cfg.dataset.name, raw.source, splits.sizes(),
-             splits.pool, first.describe())
+    log.info(
+        "data %s from %s: %s (pretext pool: %s, %s)",
+        cfg.dataset.name,
+        raw.source,
+        splits.sizes(),
+        splits.pool,
+        first.describe(),
+    )
     return splits
 
 
@@ -224,7 +266,9 @@ def run_downstream(cfg: DictConfig, raw: RawData, image_shape: tuple, pretext_di
     pseudo_labels.csv (downstream.write_pseudo_labels)."""
     _, info = load_pretrained_encoder(pretext_dir, image_shape)
     if info["encoder"]["name"] != cfg.encoder.name:
-        log.warning("using the pretext run's encoder %s (this config names %s)", info["encoder"]["name"], cfg.encoder.name)
+        log.warning(
+            "using the pretext run's encoder %s (this config names %s)", info["encoder"]["name"], cfg.encoder.name
+        )
     enc = info["encoder"]
     encoders = Encoders(pretext_dir, tuple(image_shape), enc)
     tb_root = run_dir / "tensorboard" / "downstream" if cfg.tensorboard else None
@@ -236,8 +280,9 @@ def run_downstream(cfg: DictConfig, raw: RawData, image_shape: tuple, pretext_di
     if study.random_rows:
         write_history_csv(study.random_rows, run_dir / "results_random.csv")
     write_history_csv(study.history, run_dir / "downstream" / "history.csv")
-    study.model = export_classifier(run_dir, study.first, study.first_splits, cfg.downstream,
-                                    enc.get("input_scale", 1.0))
+    study.model = export_classifier(
+        run_dir, study.first, study.first_splits, cfg.downstream, enc.get("input_scale", 1.0)
+    )
     write_labeled(run_dir, study.first_splits)
     if cfg.downstream.write_pseudo_labels and study.model is not None:  # check_config: a classifier trained
         write_pseudo_labels(run_dir, study.first_splits)
@@ -269,8 +314,14 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> float | None:
         return json.loads((run_dir / "metrics.json").read_text()).get(cfg.objective.value)
     policy, why = resolve_precision(cfg.trainer.precision.value)
     onednn, onednn_why = onednn_setting()
-    log.info("precision %s (trainer.precision=%s: %s); oneDNN kernels %s (%s)", policy,
-             cfg.trainer.precision.value, why, "on" if onednn else "off", onednn_why)
+    log.info(
+        "precision %s (trainer.precision=%s: %s); oneDNN kernels %s (%s)",
+        policy,
+        cfg.trainer.precision.value,
+        why,
+        "on" if onednn else "off",
+        onednn_why,
+    )
     hardware = {"precision": policy, "precision_reason": why, "onednn": onednn, "onednn_reason": onednn_why}
     # pretext and downstream models alike; put back after, so a caller's next model is not built in bfloat16
     with dtype_policy(policy):
@@ -294,7 +345,8 @@ def _run_stages(cfg: DictConfig, run_dir: Path, hardware: dict[str, Any]) -> flo
         "stage": cfg.stage.value,
         "splits": splits.sizes(),
         "pretext_pool": splits.pool,
-        "label_budget": budget(cfg.downstream).describe() if cfg.downstream.label_budgets is None
+        "label_budget": budget(cfg.downstream).describe()
+        if cfg.downstream.label_budgets is None
         else [b.describe() for b in budgets(cfg.downstream)],
         "repeats": cfg.downstream.repeats,
         **hardware,
@@ -367,11 +419,22 @@ def cached_pretext(cfg: DictConfig, splits: Splits, source: str, run_dir: Path) 
 def log_vs_random(draw: str, table: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One log line per evaluation and budget: the strategy draw against random on the same repeats."""
     for e in table:
-        ci = (f"[{e['diff_ci_low']:+.4f}, {e['diff_ci_high']:+.4f}]" if e.get("diff_ci_low") is not None
-              else "(no CI under 2 repeats)")
-        log.info("%s budget %s: draw %s %.4f vs random %.4f, paired difference %+.4f, 95%% CI %s over %d repeats",
-                 e["eval"], e["budget"], draw, e["mean"], e["random_mean"], e.get("diff_mean") or 0.0, ci,
-                 e.get("n_pairs", 0))
+        ci = (
+            f"[{e['diff_ci_low']:+.4f}, {e['diff_ci_high']:+.4f}]"
+            if e.get("diff_ci_low") is not None
+            else "(no CI under 2 repeats)"
+        )
+        log.info(
+            "%s budget %s: draw %s %.4f vs random %.4f, paired difference %+.4f, 95%% CI %s over %d repeats",
+            e["eval"],
+            e["budget"],
+            draw,
+            e["mean"],
+            e["random_mean"],
+            e.get("diff_mean") or 0.0,
+            ci,
+            e.get("n_pairs", 0),
+        )
     return table
 
 
@@ -410,7 +473,9 @@ def make_plots(run_dir: Path, study: StudyResult, class_names: tuple[str, ...]) 
     out["boxplots"] = plots.plot_boxplots(study.rows, fig / "boxplots.png")
     if len({s["budget"] for s in summary}) > 1:
         out["label_efficiency"] = plots.plot_label_efficiency(summary, fig / "label_efficiency.png")
-    histories = {name: run_dir / sub / "history.csv" for name, sub in (("pretext", "pretext"), ("downstream", "downstream"))}
+    histories = {
+        name: run_dir / sub / "history.csv" for name, sub in (("pretext", "pretext"), ("downstream", "downstream"))
+    }
     histories = {k: v for k, v in histories.items() if v.is_file()}
     if histories:
         out["training_curves"] = plots.plot_training_curves(histories, fig / "training_curves.png")
@@ -420,8 +485,9 @@ def make_plots(run_dir: Path, study: StudyResult, class_names: tuple[str, ...]) 
     first = next((study.first[e] for e in (headline(list(study.first)), BASELINE) if e in study.first), None)
     if first is not None and "predictions" in first and study.first_splits is not None:
         s = study.first_splits
-        out["predictions"] = plots.plot_prediction_grid(s.test_x, s.test_y, first["predictions"], class_names,
-                                                        fig / "predictions.png")
+        out["predictions"] = plots.plot_prediction_grid(
+            s.test_x, s.test_y, first["predictions"], class_names, fig / "predictions.png"
+        )
     examples = run_dir / "pretext" / "examples.png"
     if examples.is_file():
         out["pretext_examples"] = examples

@@ -27,5 +27,7 @@ def import_plugins() -> None:
         try:
             importlib.import_module(name)
         except ImportError as err:
-            raise ConfigError(f"{PLUGINS_ENV}={os.environ[PLUGINS_ENV]!r}: cannot import {name!r} ({err}); "
-                              "put the folder that holds it on PYTHONPATH, or install it") from err
+            raise ConfigError(
+                f"{PLUGINS_ENV}={os.environ[PLUGINS_ENV]!r}: cannot import {name!r} ({err}); "
+                "put the folder that holds it on PYTHONPATH, or install it"
+            ) from err

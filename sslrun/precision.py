@@ -43,8 +43,10 @@ def choose_precision(requested: str, gpu: tuple[int, int] | None, flags: set[str
     if gpu is not None:
         if gpu >= (8, 0):
             return "mixed_bfloat16", f"GPU of compute capability {gpu[0]}.{gpu[1]} computes bfloat16 natively"
-        return "float32", (f"GPU of compute capability {gpu[0]}.{gpu[1]} has no native bfloat16 (8.0+); "
-                           "trainer.precision=mixed_float16 may be faster on its tensor cores")
+        return "float32", (
+            f"GPU of compute capability {gpu[0]}.{gpu[1]} has no native bfloat16 (8.0+); "
+            "trainer.precision=mixed_float16 may be faster on its tensor cores"
+        )
     if native and onednn:
         return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(native)}) through oneDNN"
     if native:
@@ -57,8 +59,10 @@ def resolve_precision(requested: str) -> tuple[str, str]:
     gpu, flags, onednn = _gpu_capability(), cpu_flags(), onednn_setting()[0]
     policy, why = choose_precision(requested, gpu, flags, onednn)
     if requested == "mixed_bfloat16" and gpu is None and not (onednn and native_bf16_flags(flags)):
-        log.warning("trainer.precision=mixed_bfloat16 on a CPU without native bfloat16 (or with oneDNN off): "
-                    "it is emulated and several times slower than float32; trainer.precision=auto chooses for you")
+        log.warning(
+            "trainer.precision=mixed_bfloat16 on a CPU without native bfloat16 (or with oneDNN off): "
+            "it is emulated and several times slower than float32; trainer.precision=auto chooses for you"
+        )
     return policy, why
 
 

@@ -43,8 +43,12 @@ class PredictError(InputError):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0], epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.split("\n\n")[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory holding model/")
     parser.add_argument("paths", metavar="PATH", nargs="+", help="image files, folders (recursive) or globs")
     parser.add_argument("--out", default="predictions.csv", help="CSV to write (default: %(default)s)")
@@ -64,19 +68,22 @@ def read_info(run_dir: str) -> dict[str, Any]:
 
     root = Path(run_dir)
     if not root.is_dir():
-        raise PredictError(f"RUN_DIR {run_dir} does not exist; give a run directory written by `sslrun`, "
-                           "e.g. outputs/2026-01-01/12-00-00")
+        raise PredictError(
+            f"RUN_DIR {run_dir} does not exist; give a run directory written by `sslrun`, "
+            "e.g. outputs/2026-01-01/12-00-00"
+        )
     model = root / MODEL_DIR
     if not (model / KERAS_FILE).is_file() or not (model / INFO).is_file():
-        raise PredictError(f"{model} holds no exported model ({KERAS_FILE}, {INFO}); `sslrun` writes one when "
-                           "downstream.evals has an evaluation that trains a classifier (finetune, scratch, "
-                           "selftrain, linear): rerun it, or use stage=downstream pretext.from=<run dir>")
+        raise PredictError(
+            f"{model} holds no exported model ({KERAS_FILE}, {INFO}); `sslrun` writes one when "
+            "downstream.evals has an evaluation that trains a classifier (finetune, scratch, "
+            "selftrain, linear): rerun it, or use stage=downstream pretext.from=<run dir>"
+        )
     try:
         info = json.loads((model / INFO).read_text())
         return {**info, "keras_file": model / KERAS_FILE}
     except (OSError, ValueError) as err:
-        raise PredictError(f"{model / INFO} cannot be read ({err}); rerun the `sslrun` command that wrote it") \
-            from err
+        raise PredictError(f"{model / INFO} cannot be read ({err}); rerun the `sslrun` command that wrote it") from err
 
 
 @dataclass
@@ -102,9 +109,11 @@ def predict(model, files: list[Path], size: tuple[int, int], channels: int, batc
     finally:
         ticker.close()
     n_classes = int(model.output_shape[-1])
-    return Predictions(np.concatenate(kept) if kept else np.empty(0, np.int64),
-                       np.concatenate(probs) if probs else np.empty((0, n_classes), np.float32),
-                       time.perf_counter() - start)
+    return Predictions(
+        np.concatenate(kept) if kept else np.empty(0, np.int64),
+        np.concatenate(probs) if probs else np.empty((0, n_classes), np.float32),
+        time.perf_counter() - start,
+    )
 
 
 def write_csv(out: Path, files: list[Path], pred: Predictions, class_names: list[str], top_k: int) -> None:
@@ -113,8 +122,14 @@ def write_csv(out: Path, files: list[Path], pred: Predictions, class_names: list
         writer.writerow(["path", "class", "confidence", "top_k"])
         for i, p in zip(pred.kept, pred.probs, strict=True):
             top = np.argsort(-p, kind="stable")[:top_k]
-            writer.writerow([str(files[i]), class_names[top[0]], f"{p[top[0]]:.4f}",
-                             ";".join(f"{class_names[k]}:{p[k]:.4f}" for k in top)])
+            writer.writerow(
+                [
+                    str(files[i]),
+                    class_names[top[0]],
+                    f"{p[top[0]]:.4f}",
+                    ";".join(f"{class_names[k]}:{p[k]:.4f}" for k in top),
+                ]
+            )
 
 
 def score_folders(inputs: Inputs, pred: Predictions, class_names: list[str], out: Path) -> str | None:
@@ -143,16 +158,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = keras.models.load_model(info["keras_file"])
     except Exception as err:  # a damaged or foreign file: Keras raises many kinds
-        raise PredictError(f"{info['keras_file']} cannot be loaded ({type(err).__name__}: {err}); rerun the "
-                           "`sslrun` command that wrote it") from err
+        raise PredictError(
+            f"{info['keras_file']} cannot be loaded ({type(err).__name__}: {err}); rerun the "
+            "`sslrun` command that wrote it"
+        ) from err
     pred = predict(model, inputs.files, size, channels, args.batch_size)
     bad = report_bad(PROG, inputs.files, pred.kept, size[0], channels)
     out = Path(args.out)
     write_csv(out, inputs.files, pred, names, min(args.top_k, len(names)))
     rate = len(pred.kept) / pred.seconds if pred.seconds > 0 else float("inf")
-    print(f"{PROG}: {len(pred.kept):,} images predicted by {info.get('eval', 'the model')} in {pred.seconds:.1f}s "
-          f"({rate:,.0f} images/s); {len(bad):,} unreadable skipped; {inputs.non_images:,} non-image files "
-          f"ignored; wrote {out}")
+    print(
+        f"{PROG}: {len(pred.kept):,} images predicted by {info.get('eval', 'the model')} in {pred.seconds:.1f}s "
+        f"({rate:,.0f} images/s); {len(bad):,} unreadable skipped; {inputs.non_images:,} non-image files "
+        f"ignored; wrote {out}"
+    )
     scored = score_folders(inputs, pred, names, out)
     if scored:
         print(f"{PROG}: {scored}")

@@ -27,11 +27,29 @@ PROG = "sslrun-report"
 ALL_RUNS = "(all runs)"  # the group name when no override differs
 # overrides that only choose the label budget: the figures draw budgets on their own axis (a panel
 # per budget, the x of label efficiency), so runs differing only in these share a line and a colour
-BUDGET_KEYS = ("downstream.labels_per_class", "downstream.num_labels", "downstream.label_fraction",
-               "downstream.label_budgets")
-COLUMNS = ["group", "runs", "eval", "budget", "labeled", "n", "mean_pct", "std_pct", "ci_low_pct",
-           "ci_high_pct", "n_pairs", "diff_vs_scratch_pct", "diff_ci_low_pct", "diff_ci_high_pct",
-           "p_value"]
+BUDGET_KEYS = (
+    "downstream.labels_per_class",
+    "downstream.num_labels",
+    "downstream.label_fraction",
+    "downstream.label_budgets",
+)
+COLUMNS = [
+    "group",
+    "runs",
+    "eval",
+    "budget",
+    "labeled",
+    "n",
+    "mean_pct",
+    "std_pct",
+    "ci_low_pct",
+    "ci_high_pct",
+    "n_pairs",
+    "diff_vs_scratch_pct",
+    "diff_ci_low_pct",
+    "diff_ci_high_pct",
+    "p_value",
+]
 
 DESCRIPTION = """\
 Statistics of sslrun runs: per group of runs, evaluation and label budget, the mean test accuracy,
@@ -76,6 +94,7 @@ class Run:
 
 # --- finding and reading runs --------------------------------------------------------------------
 
+
 def _natural(path: Path) -> list[Any]:
     """Sort key: sweep jobs 0, 1, ..., 10 in numeric order."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
@@ -90,11 +109,12 @@ def find_runs(paths: list[str | os.PathLike]) -> list[Path]:
         if not path.exists():
             problems.append(f"'{raw}' does not exist")
             continue
-        runs = sorted({p.parent for p in path.rglob(RESULTS) if p.is_file()}, key=_natural) \
-            if path.is_dir() else []
+        runs = sorted({p.parent for p in path.rglob(RESULTS) if p.is_file()}, key=_natural) if path.is_dir() else []
         if not runs:
-            problems.append(f"no run under '{raw}': no {RESULTS} in it or below it; pass a run "
-                            "directory or a multirun sweep directory (outputs/multirun/DATE/TIME)")
+            problems.append(
+                f"no run under '{raw}': no {RESULTS} in it or below it; pass a run "
+                "directory or a multirun sweep directory (outputs/multirun/DATE/TIME)"
+            )
         found.update(dict.fromkeys(r.resolve() for r in runs))
     if problems:
         raise ReportError("; ".join(problems))
@@ -111,8 +131,7 @@ def read_overrides(run: Path) -> dict[str, str]:
     except yaml.YAMLError as err:
         raise ReportError(f"{path} is not YAML: {err}") from err
     if not isinstance(items, list):
-        raise ReportError(f"{path}: expected a list of override strings, "
-                          f"got {type(items).__name__}")
+        raise ReportError(f"{path}: expected a list of override strings, got {type(items).__name__}")
     out = {}
     for item in map(str, items):
         key, _, value = item.partition("=")
@@ -128,8 +147,8 @@ def load_runs(paths: list[str | os.PathLike]) -> list[Run]:
 
 # --- grouping ------------------------------------------------------------------------------------
 
-def split_overrides(runs: list[Run], pool: tuple[str, ...] = ()
-                    ) -> tuple[list[str], dict[str, str]]:
+
+def split_overrides(runs: list[Run], pool: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
     """(keys whose value differs between runs, in order of first appearance, except those in pool;
     {key: value} of the overrides equal in every run)."""
     keys = list(dict.fromkeys(k for run in runs for k in run.overrides))
@@ -167,6 +186,7 @@ def pooled_rows(runs: list[Run]) -> list[dict[str, Any]]:
 
 # --- the table -----------------------------------------------------------------------------------
 
+
 def _pct(value: float | None) -> float | None:
     return None if value is None else 100 * value
 
@@ -183,15 +203,25 @@ def table_rows(groups: dict[str, list[Run]]) -> list[dict[str, Any]]:
         summary.sort(key=lambda s: (evals.index(s["eval"]), s["labeled"], s["budget"]))
         for s in summary:
             vs = s.get("vs_scratch") or {}
-            out.append({
-                "group": name, "runs": len(runs), "eval": s["eval"], "budget": s["budget"],
-                "labeled": s["labeled"], "n": s["n"], "mean_pct": _pct(s["mean"]),
-                "std_pct": _pct(s["std"]), "ci_low_pct": _pct(s["ci_low"]),
-                "ci_high_pct": _pct(s["ci_high"]), "n_pairs": vs.get("n_pairs"),
-                "diff_vs_scratch_pct": _pct(vs.get("diff_mean")),
-                "diff_ci_low_pct": _pct(vs.get("diff_ci_low")),
-                "diff_ci_high_pct": _pct(vs.get("diff_ci_high")), "p_value": vs.get("p_value"),
-            })
+            out.append(
+                {
+                    "group": name,
+                    "runs": len(runs),
+                    "eval": s["eval"],
+                    "budget": s["budget"],
+                    "labeled": s["labeled"],
+                    "n": s["n"],
+                    "mean_pct": _pct(s["mean"]),
+                    "std_pct": _pct(s["std"]),
+                    "ci_low_pct": _pct(s["ci_low"]),
+                    "ci_high_pct": _pct(s["ci_high"]),
+                    "n_pairs": vs.get("n_pairs"),
+                    "diff_vs_scratch_pct": _pct(vs.get("diff_mean")),
+                    "diff_ci_low_pct": _pct(vs.get("diff_ci_low")),
+                    "diff_ci_high_pct": _pct(vs.get("diff_ci_high")),
+                    "p_value": vs.get("p_value"),
+                }
+            )
     return out
 
 
@@ -207,18 +237,26 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def markdown(rows: list[dict[str, Any]], runs: list[Run], varying: list[str],
-             common: dict[str, str], pooled: tuple[str, ...] = ()) -> str:
+def markdown(
+    rows: list[dict[str, Any]],
+    runs: list[Run],
+    varying: list[str],
+    common: dict[str, str],
+    pooled: tuple[str, ...] = (),
+) -> str:
     common_text = " ".join(f"`{k}={v}`" for k, v in common.items()) or "none"
     grouped_by = ", ".join(f"`{k}`" for k in varying) or "nothing (one group)"
     header = f"Runs: {len(runs)}. Grouped by: {grouped_by}. Common overrides: {common_text}."
     if pooled:
         header += f" Pooled over: {', '.join(f'`{k}`' for k in pooled)}."
     lines = [
-        "# sslrun report", "",
-        header, "",
+        "# sslrun report",
+        "",
+        header,
+        "",
         "Accuracy in %; 95% CI: t interval of the mean; diff vs scratch: mean paired difference "
-        "(same run and repeat) in points with its 95% CI; p: Wilcoxon signed-rank, two-sided.", "",
+        "(same run and repeat) in points with its 95% CI; p: Wilcoxon signed-rank, two-sided.",
+        "",
         "| group | eval | budget | labeled | n | mean % | std | 95% CI | diff vs scratch | p |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: |",
     ]
@@ -226,10 +264,18 @@ def markdown(rows: list[dict[str, Any]], runs: list[Run], varying: list[str],
         diff = _num(r["diff_vs_scratch_pct"], "+.2f")
         if r["diff_ci_low_pct"] is not None:
             diff += " " + _interval(r["diff_ci_low_pct"], r["diff_ci_high_pct"], "+.2f")
-        cells = [r["group"], r["eval"], r["budget"], f"{r['labeled']:,}", str(r["n"]),
-                 _num(r["mean_pct"]), _num(r["std_pct"]),
-                 _interval(r["ci_low_pct"], r["ci_high_pct"]), diff,
-                 _num(r["p_value"], ".3g")]
+        cells = [
+            r["group"],
+            r["eval"],
+            r["budget"],
+            f"{r['labeled']:,}",
+            str(r["n"]),
+            _num(r["mean_pct"]),
+            _num(r["std_pct"]),
+            _interval(r["ci_low_pct"], r["ci_high_pct"]),
+            diff,
+            _num(r["p_value"], ".3g"),
+        ]
         lines.append("| " + " | ".join(map(_cell, cells)) + " |")
     lines += ["", "## Runs", ""]
     lines += [f"- `{run.path}`: {group_name(run, varying)}" for run in runs]
@@ -246,14 +292,14 @@ def to_json(rows: list[dict[str, Any]]) -> str:
 
 # --- writing -------------------------------------------------------------------------------------
 
+
 def figure_groups(runs: list[Run], varying: list[str]) -> dict[str, list[Run]]:
     """The groups of the figures: by the varying overrides except BUDGET_KEYS; "" if only one."""
     groups = group_runs(runs, [k for k in varying if k not in BUDGET_KEYS])
     return groups if len(groups) > 1 else {"": runs}
 
 
-def write_outputs(out: Path, report: str, rows: list[dict[str, Any]], runs: list[Run],
-                  varying: list[str]) -> None:
+def write_outputs(out: Path, report: str, rows: list[dict[str, Any]], runs: list[Run], varying: list[str]) -> None:
     """report.md, summary.csv, summary.json and the two figures in out. The figures group runs by
     the varying overrides other than BUDGET_KEYS, since the budget is already on their axes."""
     from sslrun.report import plots
@@ -263,35 +309,55 @@ def write_outputs(out: Path, report: str, rows: list[dict[str, Any]], runs: list
     atomic_write_text(out / "summary.csv", to_csv(rows))
     atomic_write_text(out / "summary.json", to_json(rows))
     pooled = {name: pooled_rows(members) for name, members in figure_groups(runs, varying).items()}
-    plots.plot_boxplots([{**r, "group": name} for name, rs in pooled.items() for r in rs],
-                        out / "boxplots.png")
+    plots.plot_boxplots([{**r, "group": name} for name, rs in pooled.items() for r in rs], out / "boxplots.png")
     summary = [{**s, "group": name} for name, rs in pooled.items() for s in summarize(rs)]
     plots.plot_label_efficiency(summary, out / "label_efficiency.png")
 
 
 # --- entry point ---------------------------------------------------------------------------------
 
+
 def parser() -> argparse.ArgumentParser:
     columns = textwrap.fill(", ".join(COLUMNS), 96, initial_indent="  ", subsequent_indent="  ")
-    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION.format(columns=columns),
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="a run directory, a multirun sweep directory, or any folder holding runs")
-    p.add_argument("--format", choices=("md", "csv", "json"), default="md",
-                   help="what to print on stdout (default: md)")
-    p.add_argument("--out", metavar="DIR", type=Path,
-                   help="also write report.md, summary.csv, summary.json, boxplots.png and "
-                        "label_efficiency.png into DIR (created if needed); the figures put the "
-                        "budget on an axis, so they leave the budget overrides (downstream."
-                        "labels_per_class, num_labels, label_fraction, label_budgets) out of "
-                        "the group names")
-    p.add_argument("--compare", action="store_true",
-                   help="PATH is a compare sweep (sslrun -m experiment=compare): write compare.md, compare.csv, "
-                        "compare.json and its figures into --out (default: the sweep directory) and print "
-                        "compare.md")
-    p.add_argument("--pool", metavar="KEY", action="append", default=[],
-                   help="do not group by this override: runs differing only in KEY are pooled "
-                        "(repeatable; e.g. --pool seed)")
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description=DESCRIPTION.format(columns=columns),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="a run directory, a multirun sweep directory, or any folder holding runs",
+    )
+    p.add_argument(
+        "--format", choices=("md", "csv", "json"), default="md", help="what to print on stdout (default: md)"
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        help="also write report.md, summary.csv, summary.json, boxplots.png and "
+        "label_efficiency.png into DIR (created if needed); the figures put the "
+        "budget on an axis, so they leave the budget overrides (downstream."
+        "labels_per_class, num_labels, label_fraction, label_budgets) out of "
+        "the group names",
+    )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="PATH is a compare sweep (sslrun -m experiment=compare): write compare.md, compare.csv, "
+        "compare.json and its figures into --out (default: the sweep directory) and print "
+        "compare.md",
+    )
+    p.add_argument(
+        "--pool",
+        metavar="KEY",
+        action="append",
+        default=[],
+        help="do not group by this override: runs differing only in KEY are pooled (repeatable; e.g. --pool seed)",
+    )
     return p
 
 
@@ -319,8 +385,11 @@ def main(argv: list[str] | None = None) -> int:
         varying, common = split_overrides(runs, tuple(args.pool))
         groups = group_runs(runs, varying)
         rows = table_rows(groups)
-        pooled = tuple(k for k in dict.fromkeys(args.pool) if k not in common and k not in varying
-                       and any(k in run.overrides for run in runs))
+        pooled = tuple(
+            k
+            for k in dict.fromkeys(args.pool)
+            if k not in common and k not in varying and any(k in run.overrides for run in runs)
+        )
         report = markdown(rows, runs, varying, common, pooled)
         if args.out is not None:
             write_outputs(args.out, report, rows, runs, varying)

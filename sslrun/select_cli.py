@@ -50,17 +50,27 @@ class SelectError(InputError):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0], epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.split("\n\n")[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory whose pretext stage finished")
     parser.add_argument("--budget", type=int, required=True, help="how many images to label (new ones)")
     parser.add_argument("--strategy", default="typiclust", choices=STRATEGIES, help="default: %(default)s")
     parser.add_argument("--out", metavar="DIR", help="folder for the files (made if missing)")
-    parser.add_argument("--exclude", metavar="FILE", action="append", default=[],
-                        help="images labeled already, never picked again: a CSV with a path column (an earlier "
-                        "to_label.csv, downstream/labeled_0.csv) or one path per line; may repeat")
-    parser.add_argument("--repeat", type=int, default=0, help="the draw's repeat, seeding it with the run's "
-                        "seed (default: %(default)s)")
+    parser.add_argument(
+        "--exclude",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="images labeled already, never picked again: a CSV with a path column (an earlier "
+        "to_label.csv, downstream/labeled_0.csv) or one path per line; may repeat",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=0, help="the draw's repeat, seeding it with the run's seed (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     if args.budget < 1:
         raise SelectError(f"--budget={args.budget}: must be a positive number of images")
@@ -78,8 +88,10 @@ def run_config(run_dir: Path):
 
     saved = run_dir / ".hydra" / "overrides.yaml"
     if not saved.is_file():
-        raise SelectError(f"{saved} is missing: sslrun-select reads the run's config from it; give a run directory "
-                          "written by `sslrun`")
+        raise SelectError(
+            f"{saved} is missing: sslrun-select reads the run's config from it; give a run directory "
+            "written by `sslrun`"
+        )
     overrides = [o for o in OmegaConf.load(saved) if not str(o).startswith(("hydra.", "hydra/"))]
     register_schemas()
     register_help(conf_dir())
@@ -111,8 +123,10 @@ def read_exclude(files: list[str], pool_ids: np.ndarray, by_path: bool) -> np.nd
     wanted = {key(n) for n in named}
     rows = np.array([i for i, p in enumerate(pool_ids) if key(p) in wanted], dtype=np.int64)
     if named and not len(rows):
-        raise SelectError(f"--exclude: none of the {len(named)} images named in {', '.join(files)} is in the "
-                          f"run's pool of {len(pool_ids)}; give the files the run read (its dataset.path)")
+        raise SelectError(
+            f"--exclude: none of the {len(named)} images named in {', '.join(files)} is in the "
+            f"run's pool of {len(pool_ids)}; give the files the run read (its dataset.path)"
+        )
     return rows
 
 
@@ -126,9 +140,12 @@ def write_outputs(out: Path, picks: np.ndarray, ids: np.ndarray, by_path: bool, 
         writer.writerow(["order", "path" if by_path else "index"])
         writer.writerows([k + 1, str(ids[i])] for k, i in enumerate(picks))
     shown = picks[:SHEET]
-    plot_contact_sheet(as_stack(pool).take(shown),
-                       [str(k + 1) for k in range(len(shown))], out / "to_label.png",
-                       f"the first {len(shown)} of {len(picks)} images to label, in order")
+    plot_contact_sheet(
+        as_stack(pool).take(shown),
+        [str(k + 1) for k in range(len(shown))],
+        out / "to_label.png",
+        f"the first {len(shown)} of {len(picks)} images to label, in order",
+    )
     (out / "train").mkdir(exist_ok=True)
     for name in class_names:  # the run's classes; a pool without them gets train/ alone, its folders are yours
         (out / "train" / name).mkdir(exist_ok=True)
@@ -166,9 +183,11 @@ def run(args: argparse.Namespace) -> int:
     chosen = time.perf_counter() - start - embedded
     out = Path(args.out) if args.out else Path(args.run_dir) / "select"
     written = write_outputs(out, picks, ids, by_path, pool, list(raw.class_names))
-    print(f"{PROG}: {len(picks):,} of {len(pool):,} pool images ({pool_name}) chosen by {args.strategy} "
-          f"({len(labeled):,} excluded as labeled); features {embedded:.1f}s, selection {chosen:.1f}s; wrote "
-          f"{', '.join(str(out / f) for f in written)}")
+    print(
+        f"{PROG}: {len(picks):,} of {len(pool):,} pool images ({pool_name}) chosen by {args.strategy} "
+        f"({len(labeled):,} excluded as labeled); features {embedded:.1f}s, selection {chosen:.1f}s; wrote "
+        f"{', '.join(str(out / f) for f in written)}"
+    )
     return 0
 
 

@@ -20,8 +20,15 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 # A pretext stage of seconds in the run dir: synthetic data, width 0.25, 4 steps per epoch, nothing drawn live.
-FAST_PRETEXT = ["experiment=smoke", "trainer.progress=false", "tensorboard=false", "pretext.cache=false",
-                "stage=pretext", "trainer.batch_size=16", "trainer.steps_per_epoch=4"]
+FAST_PRETEXT = [
+    "experiment=smoke",
+    "trainer.progress=false",
+    "tensorboard=false",
+    "pretext.cache=false",
+    "stage=pretext",
+    "trainer.batch_size=16",
+    "trainer.steps_per_epoch=4",
+]
 
 
 def pretext_node(name: str, **replace):
@@ -54,8 +61,13 @@ MPL_CACHE = str(Path(tempfile.gettempdir()) / f"sslrun-tests-matplotlib-{os.getu
 
 def cli_env(tmp: Path, env: dict | None = None) -> dict:
     """Offline-style: empty HOME (the cache lives under it), no data dir unless given."""
-    full_env = {**os.environ, "HOME": str(tmp / "home"), "TF_CPP_MIN_LOG_LEVEL": "2",
-                "SSLRUN_SYSTEM_DATASETS": str(tmp / "system-datasets"), "MPLCONFIGDIR": MPL_CACHE}
+    full_env = {
+        **os.environ,
+        "HOME": str(tmp / "home"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "SSLRUN_SYSTEM_DATASETS": str(tmp / "system-datasets"),
+        "MPLCONFIGDIR": MPL_CACHE,
+    }
     for name in ("SSLRUN_DATA_DIR", "SSLRUN_CACHE_DIR", "SSLRUN_FAULT"):
         full_env.pop(name, None)
     full_env.update(env or {})
@@ -77,9 +89,15 @@ def start_cli(args: list[str], tmp: Path, env: dict | None = None) -> subprocess
     The child gets SIGINT's default disposition, as a command started at a terminal has: a shell that runs
     the test suite in the background would otherwise hand down SIGINT ignored, and Ctrl-C could not arrive.
     """
-    return subprocess.Popen(sslrun_exe() + args, cwd=tmp, env=cli_env(tmp, env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return subprocess.Popen(
+        sslrun_exe() + args,
+        cwd=tmp,
+        env=cli_env(tmp, env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def wait_for(ready, proc: subprocess.Popen, timeout: float = 240) -> None:

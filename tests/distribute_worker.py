@@ -89,10 +89,15 @@ def compare(name: str, mirrored: tf.distribute.Strategy) -> dict:
     loss_2, after_2 = one_step(build(name, x.shape[1:], mirrored), start, x, y)
     step_1 = np.concatenate([(a - s).ravel() for a, s in zip(after_1, start, strict=True)])
     step_2 = np.concatenate([(a - s).ravel() for a, s in zip(after_2, start, strict=True)])
-    return {"task": name, "replicas": mirrored.num_replicas_in_sync, "loss_one_device": loss_1,
-            "loss_mirrored": loss_2, "step_norm": float(np.linalg.norm(step_1)),
-            "step_diff_norm": float(np.linalg.norm(step_1 - step_2)),
-            "sync_batchnorm_layers": synchronize_batchnorm(single, mirrored)}
+    return {
+        "task": name,
+        "replicas": mirrored.num_replicas_in_sync,
+        "loss_one_device": loss_1,
+        "loss_mirrored": loss_2,
+        "step_norm": float(np.linalg.norm(step_1)),
+        "step_diff_norm": float(np.linalg.norm(step_1 - step_2)),
+        "sync_batchnorm_layers": synchronize_batchnorm(single, mirrored),
+    }
 
 
 def main(names: list[str]) -> None:

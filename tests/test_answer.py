@@ -9,10 +9,14 @@ from sslrun.report.stats import paired_t_p, summarize
 
 
 def _metrics(ft: list[float], sc: list[float] | None, budget: str = "100", labeled: int = 1000) -> dict:
-    rows = [{"eval": "finetune", "budget": budget, "labeled": labeled, "repeat": r, "test_accuracy": v}
-            for r, v in enumerate(ft)]
-    rows += [{"eval": "scratch", "budget": budget, "labeled": labeled, "repeat": r, "test_accuracy": v}
-             for r, v in enumerate(sc or [])]
+    rows = [
+        {"eval": "finetune", "budget": budget, "labeled": labeled, "repeat": r, "test_accuracy": v}
+        for r, v in enumerate(ft)
+    ]
+    rows += [
+        {"eval": "scratch", "budget": budget, "labeled": labeled, "repeat": r, "test_accuracy": v}
+        for r, v in enumerate(sc or [])
+    ]
     return {"pretext_task": "rotation", "ssl_eval": "finetune", "study": summarize(rows)}
 
 
@@ -22,9 +26,11 @@ def test_three_draws_give_the_interval_and_the_t_test():
     diff = np.subtract(ft, sc)
     low, high = stats.t.interval(0.95, 2, loc=diff.mean(), scale=diff.std(ddof=1) / np.sqrt(3))
     p = stats.ttest_rel(ft, sc).pvalue
-    assert line == (f"rotation pretext: {100 * diff.mean():+.2f} points over the same network on the same 1,000 "
-                    f"labels (84.20% vs 83.77%; 95% CI {100 * low:+.2f} .. {100 * high:+.2f}, 3 label draws, "
-                    f"not significant: paired t-test p = {p:.2g})")
+    assert line == (
+        f"rotation pretext: {100 * diff.mean():+.2f} points over the same network on the same 1,000 "
+        f"labels (84.20% vs 83.77%; 95% CI {100 * low:+.2f} .. {100 * high:+.2f}, 3 label draws, "
+        f"not significant: paired t-test p = {p:.2g})"
+    )
 
 
 def test_a_clear_difference_is_significant_and_its_ci_leaves_out_zero():

@@ -81,9 +81,7 @@ def test_inside_tf_data_on_whole_batches(channels):
 def test_tf_data_two_views_differ():
     x = batch(3, n=6)
     aug = make_view_augmenter(SIZE, 3)
-    ds = tf.data.Dataset.from_tensors(x).map(
-        lambda b: (aug(b, training=True), aug(b, training=True))
-    )
+    ds = tf.data.Dataset.from_tensors(x).map(lambda b: (aug(b, training=True), aug(b, training=True)))
     v1, v2 = next(iter(ds))
     assert not np.allclose(v1.numpy(), v2.numpy(), atol=1e-3)
 
@@ -104,9 +102,7 @@ def test_random_resized_crop_full_scale_without_flip_is_identity(channels):
     x = batch(channels)
     crop = RandomResizedCrop(SIZE, SIZE, scale=(1.0, 1.0), seed=0)
     np.testing.assert_allclose(crop(x, training=True).numpy(), x, atol=1e-6)
-    aug = make_view_augmenter(
-        SIZE, channels, crop_scale=(1.0, 1.0), flip=False, jitter=0.0, grayscale_prob=0.0
-    )
+    aug = make_view_augmenter(SIZE, channels, crop_scale=(1.0, 1.0), flip=False, jitter=0.0, grayscale_prob=0.0)
     np.testing.assert_allclose(np.asarray(aug(x, training=True)), x, atol=1e-6)
 
 
@@ -135,9 +131,7 @@ def test_random_apply_rate_zero_and_one():
     x = batch(3)
     invert = keras.layers.RandomInvert(factor=(1.0, 1.0), value_range=(0.0, 1.0))
     np.testing.assert_array_equal(RandomApply(invert, 0.0, seed=0)(x, training=True).numpy(), x)
-    np.testing.assert_allclose(
-        RandomApply(invert, 1.0, seed=0)(x, training=True).numpy(), 1 - x, atol=1e-6
-    )
+    np.testing.assert_allclose(RandomApply(invert, 1.0, seed=0)(x, training=True).numpy(), 1 - x, atol=1e-6)
     half = RandomApply(invert, 0.5, seed=0)(np.repeat(x, 8, axis=0), training=True).numpy()
     flipped = np.isclose(half, 1 - np.repeat(x, 8, axis=0), atol=1e-6).all(axis=(1, 2, 3))
     assert 0 < flipped.sum() < len(flipped)  # per image, about half
@@ -231,7 +225,7 @@ def test_random_erasing_changes_one_rectangle_per_image(channels):
         area = (bottom - top + 1) * (right - left + 1)
         assert 0.02 * SIZE * SIZE * 0.5 <= area <= 0.6 * SIZE * SIZE  # one patch, not the image
         outside = np.ones((SIZE, SIZE), bool)
-        outside[top:bottom + 1, left:right + 1] = False
+        outside[top : bottom + 1, left : right + 1] = False
         np.testing.assert_array_equal(img[outside], orig[outside])  # nothing else moves
     np.testing.assert_array_equal(np.asarray(aug(x, training=False)), x)
 
@@ -280,6 +274,9 @@ def test_build_augmenter_refuses_a_view_size_outside_the_image():
 
     assert build_augmenter((SIZE, SIZE, 3), {"size": 24}, seed=0).output_shape == (None, 24, 24, 3)
     for bad in (4, SIZE + 1):
-        with pytest.raises(SslrunError, match=rf"pretext.augment.size={bad}: the views' side must be between 8 and "
-                                              rf"the images' {SIZE} pixels"):
+        with pytest.raises(
+            SslrunError,
+            match=rf"pretext.augment.size={bad}: the views' side must be between 8 and "
+            rf"the images' {SIZE} pixels",
+        ):
             build_augmenter((SIZE, SIZE, 3), {"size": bad}, seed=0)

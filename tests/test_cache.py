@@ -6,8 +6,14 @@ import subprocess
 
 from conftest import run_cli, sslrun_exe
 
-PRE = ["experiment=smoke", "trainer.progress=false", "trainer.epochs=1", "trainer.steps_per_epoch=4", "tensorboard=false",
-       "stage=pretext"]
+PRE = [
+    "experiment=smoke",
+    "trainer.progress=false",
+    "trainer.epochs=1",
+    "trainer.steps_per_epoch=4",
+    "tensorboard=false",
+    "stage=pretext",
+]
 
 
 def _metrics(run):
@@ -38,8 +44,17 @@ def test_second_identical_run_reuses_and_a_changed_one_trains(tmp_path):
 def test_two_racing_processes_train_once(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path / "home"), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("SSLRUN_CACHE_DIR", None)
-    procs = [subprocess.Popen(sslrun_exe() + PRE + [f"hydra.run.dir=r{i}"], cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            sslrun_exe() + PRE + [f"hydra.run.dir=r{i}"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     infos = [_metrics(tmp_path / f"r{i}")["pretext"] for i in range(2)]

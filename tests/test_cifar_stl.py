@@ -85,9 +85,7 @@ def test_cifar_python_batches_are_the_original_layout(tmp_path, cifar):
     assert {b"data", b"labels", b"batch_label", b"filenames"} <= set(batch)
     assert batch[b"data"].shape == (6, 3072) and batch[b"labels"] == [6, 7, 8, 9, 0, 1]
     image = cifar[0][6]  # first image of batch 2: 30 images split 6 per batch
-    np.testing.assert_array_equal(
-        batch[b"data"][0, :1024], image[..., 0].ravel()
-    )  # red plane, row-major
+    np.testing.assert_array_equal(batch[b"data"][0, :1024], image[..., 0].ravel())  # red plane, row-major
     np.testing.assert_array_equal(batch[b"data"][0, 2048:], image[..., 2].ravel())
     with open(folder / "batches.meta", "rb") as fh:
         assert pickle.load(fh, encoding="bytes")[b"label_names"][0] == b"airplane"
@@ -128,9 +126,7 @@ def test_cifar_missing_batch(tmp_path, cifar, form):
     folder = writer(tmp_path, *cifar, archive=False)
     missing = "data_batch_1" + (".bin" if "binary" in form else "")
     (folder / missing).unlink()
-    with pytest.raises(
-        DataError, match=rf"{folder} lacks {missing}: the download is incomplete; download"
-    ):
+    with pytest.raises(DataError, match=rf"{folder} lacks {missing}: the download is incomplete; download"):
         load_cifar10(folder)
 
 
@@ -148,9 +144,7 @@ def test_cifar_missing_batch_in_archive(tmp_path, cifar):
 
 
 def test_cifar_missing_meta_uses_standard_names(tmp_path, cifar, caplog):
-    folder = write_cifar10_python(
-        tmp_path, *cifar, archive=False, class_names=[f"c{i}" for i in range(10)]
-    )
+    folder = write_cifar10_python(tmp_path, *cifar, archive=False, class_names=[f"c{i}" for i in range(10)])
     assert load_cifar10(folder).class_names[3] == "c3"
     (folder / "batches.meta").unlink()
     with caplog.at_level(logging.WARNING):
@@ -175,9 +169,7 @@ def test_cifar_truncated_pickle(tmp_path, cifar):
     folder = write_cifar10_python(tmp_path, *cifar, archive=False)
     path = folder / "data_batch_4"
     path.write_bytes(path.read_bytes()[:5000])
-    with pytest.raises(
-        DataError, match=r"data_batch_4 could not be unpickled .*truncated or not a CIFAR-10"
-    ):
+    with pytest.raises(DataError, match=r"data_batch_4 could not be unpickled .*truncated or not a CIFAR-10"):
         load_cifar10(folder)
 
 
@@ -195,9 +187,7 @@ def test_cifar_pickle_may_not_run_code(tmp_path, cifar):
 def test_cifar_rows_of_wrong_length(tmp_path, cifar):
     folder = write_cifar10_python(tmp_path, *cifar, archive=False)
     _replace_batch(folder, {b"data": np.zeros((2, 3071), np.uint8), b"labels": [0, 1]})
-    with pytest.raises(
-        DataError, match=r"data_batch_1 has data of shape \(2, 3071\): rows must be 3072"
-    ):
+    with pytest.raises(DataError, match=r"data_batch_1 has data of shape \(2, 3071\): rows must be 3072"):
         load_cifar10(folder)
 
 
@@ -211,9 +201,7 @@ def test_cifar_labels_out_of_range(tmp_path, cifar, form):
         content = bytearray((folder / "data_batch_1.bin").read_bytes())
         content[3073] = 12  # label byte of the second record
         (folder / "data_batch_1.bin").write_bytes(bytes(content))
-    with pytest.raises(
-        DataError, match=r"data_batch_1(\.bin)? has labels outside 0..9 \(e.g. 12\)"
-    ):
+    with pytest.raises(DataError, match=r"data_batch_1(\.bin)? has labels outside 0..9 \(e.g. 12\)"):
         load_cifar10(folder)
 
 
@@ -221,9 +209,7 @@ def test_cifar_binary_size_not_a_record_multiple(tmp_path, cifar):
     folder = write_cifar10_binary(tmp_path, *cifar, archive=False)
     path = folder / "data_batch_2.bin"
     path.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(
-        DataError, match=rf"{path} is {6 * 3073 - 10} bytes, not a multiple of 3073"
-    ):
+    with pytest.raises(DataError, match=rf"{path} is {6 * 3073 - 10} bytes, not a multiple of 3073"):
         load_cifar10(folder)
 
 
@@ -231,12 +217,8 @@ def test_cifar_binary_size_not_a_record_multiple(tmp_path, cifar):
 def test_cifar_invalid_archive(tmp_path, cifar, damage):
     archive = write_cifar10_python(tmp_path, *cifar, archive=True)
     content = archive.read_bytes()
-    archive.write_bytes(
-        b"this is not gzip" * 100 if damage == "garbage" else content[: len(content) // 2]
-    )
-    with pytest.raises(
-        DataError, match=r"cifar-10-python.tar.gz is not a valid .tar.gz .*download"
-    ):
+    archive.write_bytes(b"this is not gzip" * 100 if damage == "garbage" else content[: len(content) // 2])
+    with pytest.raises(DataError, match=r"cifar-10-python.tar.gz is not a valid .tar.gz .*download"):
         load_cifar10(archive)
 
 
@@ -248,9 +230,7 @@ def test_stl_roundtrip_is_pixel_exact(tmp_path, stl, archive):
     written = write_stl10_binary(tmp_path / "data", *stl, archive=archive)
     assert find_stl10(tmp_path / "data") == written
     raw = load_stl10(written, cache_dir=tmp_path / "cache")
-    for got, want in zip(
-        (raw.x_train, raw.y_train, raw.x_test, raw.y_test, raw.x_unlabeled), stl, strict=True
-    ):
+    for got, want in zip((raw.x_train, raw.y_train, raw.x_test, raw.y_test, raw.x_unlabeled), stl, strict=True):
         np.testing.assert_array_equal(got, want)
     assert type(raw.x_train) is np.ndarray and raw.x_train.flags.c_contiguous
     assert raw.x_train.dtype == np.uint8 and raw.y_train.dtype == np.int64
@@ -329,9 +309,7 @@ def test_stl_without_unlabeled(tmp_path, stl, caplog):
 
 
 def test_stl_class_names_file(tmp_path, stl):
-    folder = write_stl10_binary(
-        tmp_path, *stl, archive=False, class_names=[f"k{i}" for i in range(10)]
-    )
+    folder = write_stl10_binary(tmp_path, *stl, archive=False, class_names=[f"k{i}" for i in range(10)])
     assert load_stl10(folder, tmp_path / "cache").class_names[9] == "k9"
     (folder / "class_names.txt").unlink()
     assert load_stl10(folder, tmp_path / "cache").class_names == STL10_CLASSES
@@ -342,9 +320,7 @@ def test_stl_class_names_file(tmp_path, stl):
 
 def test_find_stl10(tmp_path, stl):
     assert find_stl10(tmp_path) is None
-    assert (
-        describe_missing_stl10(tmp_path) == "no stl10_binary/, stl10_binary.tar.gz or train_X.bin"
-    )
+    assert describe_missing_stl10(tmp_path) == "no stl10_binary/, stl10_binary.tar.gz or train_X.bin"
     folder = write_stl10_binary(tmp_path, *stl[:4], None, archive=False)
     assert find_stl10(tmp_path) == folder and find_stl10(folder) == folder
     (tmp_path / "empty").mkdir()
@@ -386,9 +362,7 @@ def test_stl_labels_out_of_range(tmp_path, stl, bad):
 def test_stl_missing_file(tmp_path, stl, name):
     folder = write_stl10_binary(tmp_path, *stl[:4], None, archive=False)
     (folder / name).unlink()
-    with pytest.raises(
-        DataError, match=rf"{folder} lacks {name}: the download or extraction is incomplete"
-    ):
+    with pytest.raises(DataError, match=rf"{folder} lacks {name}: the download or extraction is incomplete"):
         load_stl10(folder, tmp_path / "cache")
 
 
@@ -396,9 +370,7 @@ def test_stl_missing_file(tmp_path, stl, name):
 def test_stl_invalid_archive_leaves_no_temp_dir(tmp_path, stl, damage):
     archive = write_stl10_binary(tmp_path, *stl, archive=True)
     content = archive.read_bytes()
-    archive.write_bytes(
-        b"not an archive" * 100 if damage == "garbage" else content[: len(content) // 2]
-    )
+    archive.write_bytes(b"not an archive" * 100 if damage == "garbage" else content[: len(content) // 2])
     with pytest.raises(
         DataError,
         match=r"stl10_binary.tar.gz could not be extracted .*download stl10_binary.tar.gz",

@@ -11,8 +11,14 @@ from sslrun.data.idx import write_idx
 SMOKE = ["experiment=smoke", "trainer.progress=false"]
 # one epoch per phase, no TensorBoard: for runs whose subject is not what the network learns
 SHORT = ["trainer.epochs=1", "downstream.frozen_epochs=1", "downstream.unfrozen_epochs=1", "tensorboard=false"]
-TINY = ["encoder.width=0.25", "trainer.epochs=1", "trainer.progress=false", "downstream.val_per_class=5",
-        "downstream.frozen_epochs=1", "downstream.unfrozen_epochs=1"]
+TINY = [
+    "encoder.width=0.25",
+    "trainer.epochs=1",
+    "trainer.progress=false",
+    "downstream.val_per_class=5",
+    "downstream.frozen_epochs=1",
+    "downstream.unfrozen_epochs=1",
+]
 
 
 def test_smoke_run_writes_every_artifact(tmp_path):
@@ -25,9 +31,17 @@ def test_smoke_run_writes_every_artifact(tmp_path):
     for key in ("ssl_test_accuracy", "baseline_test_accuracy", "gain"):
         assert 0.0 <= abs(metrics[key]) <= 1.0
     assert metrics["pretext"]["epochs"] == 2 and metrics["pretext"]["seconds"] > 0
-    for name in ("pretext/encoder.weights.h5", "pretext/COMPLETE", "pretext/history.csv",
-                 "pretext/config.yaml", "downstream/history.csv", "report.md", ".hydra/config.yaml",
-                 "model/model.keras", "model/info.json"):
+    for name in (
+        "pretext/encoder.weights.h5",
+        "pretext/COMPLETE",
+        "pretext/history.csv",
+        "pretext/config.yaml",
+        "downstream/history.csv",
+        "report.md",
+        ".hydra/config.yaml",
+        "model/model.keras",
+        "model/info.json",
+    ):
         assert (run / name).is_file(), name
     assert not (run / "model" / "saved_model").exists()  # the smoke preset writes no SavedModel (seconds)
     history = (run / "pretext/history.csv").read_text().splitlines()
@@ -43,8 +57,9 @@ def test_smoke_run_writes_every_artifact(tmp_path):
     assert metrics["answer"] == [last] and f"**{last}.**" in (run / "report.md").read_text().splitlines()[2]
     # the label-free health signals: history columns, the report's sentence and figure
     assert {"rankme", "embedding_std"} <= set(history[0].split(",")) and (run / "figures/pretext_health.png").is_file()
-    assert (f"Pretext health at the last epoch, without labels: RankMe {metrics['pretext']['rankme']:.1f} of 32 "
-            "dimensions") in (run / "report.md").read_text()
+    assert (
+        f"Pretext health at the last epoch, without labels: RankMe {metrics['pretext']['rankme']:.1f} of 32 dimensions"
+    ) in (run / "report.md").read_text()
     assert not list(run.rglob("*.tmp*"))
 
 
@@ -53,7 +68,13 @@ def test_pretext_then_downstream_stage(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "pre/pretext/COMPLETE").is_file() and not (tmp_path / "pre/downstream").exists()
     # this config names another task: the report names the one that trained in pre/
-    args = ["stage=downstream", "pretext.from=pre", "pretext=simclr", "downstream.evals=[finetune]", "hydra.run.dir=down"]
+    args = [
+        "stage=downstream",
+        "pretext.from=pre",
+        "pretext=simclr",
+        "downstream.evals=[finetune]",
+        "hydra.run.dir=down",
+    ]
     res = run_cli(SMOKE + SHORT + args, tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = json.loads((tmp_path / "down/metrics.json").read_text())
@@ -86,12 +107,21 @@ def test_wrong_type_fails_before_any_work(tmp_path):
 
 
 def test_data_not_found_lists_places_and_fixes(tmp_path):
-    res = run_cli(["dataset=fashion_mnist", f"data_dir={tmp_path}/tfds", "dataset.download=false", "hydra.run.dir=r"],
-                  tmp_path, env={"SSLRUN_DATA_DIR": str(tmp_path / "nodata")})
+    res = run_cli(
+        ["dataset=fashion_mnist", f"data_dir={tmp_path}/tfds", "dataset.download=false", "hydra.run.dir=r"],
+        tmp_path,
+        env={"SSLRUN_DATA_DIR": str(tmp_path / "nodata")},
+    )
     assert res.returncode == 2, res.stderr[-2000:]
-    for text in ("dataset 'fashion_mnist' not found", str(tmp_path / "nodata" / "fashion_mnist"),
-                 str(tmp_path / "system-datasets" / "fashion-mnist"), ".keras/datasets", "tensorflow-datasets",
-                 "apt-get install dataset-fashion-mnist", "dataset.path="):
+    for text in (
+        "dataset 'fashion_mnist' not found",
+        str(tmp_path / "nodata" / "fashion_mnist"),
+        str(tmp_path / "system-datasets" / "fashion-mnist"),
+        ".keras/datasets",
+        "tensorflow-datasets",
+        "apt-get install dataset-fashion-mnist",
+        "dataset.path=",
+    ):
         assert text in res.stderr, text
     assert "Traceback" not in res.stderr
     assert not (tmp_path / "r/pretext").exists()
@@ -110,9 +140,18 @@ def test_truncated_idx_names_the_file(tmp_path, idx_dir):
 def test_idx_folder_found_through_env_runs(tmp_path, idx_dir):
     (tmp_path / "data").mkdir()
     idx_dir.rename(tmp_path / "data" / "mnist")
-    res = run_cli(TINY + ["dataset=mnist", "downstream.labels_per_class=5", "downstream.evals=[finetune]",
-                          "tensorboard=false", "hydra.run.dir=r"], tmp_path,
-                  env={"SSLRUN_DATA_DIR": str(tmp_path / "data")})
+    res = run_cli(
+        TINY
+        + [
+            "dataset=mnist",
+            "downstream.labels_per_class=5",
+            "downstream.evals=[finetune]",
+            "tensorboard=false",
+            "hydra.run.dir=r",
+        ],
+        tmp_path,
+        env={"SSLRUN_DATA_DIR": str(tmp_path / "data")},
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = json.loads((tmp_path / "r/metrics.json").read_text())
     assert metrics["splits"]["pretext"] == 400 and metrics["splits"]["labeled"] == 50
@@ -122,8 +161,20 @@ def test_idx_folder_found_through_env_runs(tmp_path, idx_dir):
 def test_help_lists_groups_options_descriptions(tmp_path):
     res = run_cli(["--help"], tmp_path)
     assert res.returncode == 0
-    for text in ("dataset:", "fashion_mnist", "Fashion-MNIST: 70,000", "pretext:", "rotation", "encoder:",
-                 "seed004_cnn", "downstream:", "finetune", "trainer:", "experiment:", "smoke"):
+    for text in (
+        "dataset:",
+        "fashion_mnist",
+        "Fashion-MNIST: 70,000",
+        "pretext:",
+        "rotation",
+        "encoder:",
+        "seed004_cnn",
+        "downstream:",
+        "finetune",
+        "trainer:",
+        "experiment:",
+        "smoke",
+    ):
         assert text in res.stdout, text
 
 
@@ -133,8 +184,15 @@ def test_cfg_job_prints_composed_config(tmp_path):
 
 
 def test_failed_job_does_not_end_a_multirun(tmp_path):
-    args = ["-m", "experiment=smoke", "stage=pretext", "trainer.epochs=1", "trainer.progress=false",
-            "downstream.labels_per_class=500,50", "hydra.sweep.dir=sw"]
+    args = [
+        "-m",
+        "experiment=smoke",
+        "stage=pretext",
+        "trainer.epochs=1",
+        "trainer.progress=false",
+        "downstream.labels_per_class=500,50",
+        "hydra.sweep.dir=sw",
+    ]
     res = run_cli(args, tmp_path)
     assert res.returncode != 0  # the sweep reports its failure
     assert "class 0 (square) has 120 training images, fewer than the 500 labeled" in res.stderr
@@ -143,8 +201,10 @@ def test_failed_job_does_not_end_a_multirun(tmp_path):
 
 
 def test_smoke_run_in_mixed_bfloat16(tmp_path):
-    res = run_cli(SMOKE + SHORT + ["trainer.precision=mixed_bfloat16", "downstream.evals=[finetune]", "hydra.run.dir=run"],
-                  tmp_path)
+    res = run_cli(
+        SMOKE + SHORT + ["trainer.precision=mixed_bfloat16", "downstream.evals=[finetune]", "hydra.run.dir=run"],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
     assert np.isfinite(metrics["pretext"]["loss"]) and 0 <= metrics["ssl_test_accuracy"] <= 1

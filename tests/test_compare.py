@@ -24,16 +24,44 @@ def _write_run(job: Path, method: str, accuracies: list[float], val: float | Non
     job.mkdir(parents=True)
     rows = []
     for r, (acc, base) in enumerate(zip(accuracies, SCRATCH, strict=True)):
-        rows.append({"eval": "finetune", "budget": "10", "labeled": 100, "repeat": r, "test_accuracy": acc,
-                     "val_accuracy": 0.7 + VAL_SHIFT[method] if val is None else val, "seconds": 1.0, "cached": False})
-        rows.append({"eval": "scratch", "budget": "10", "labeled": 100, "repeat": r, "test_accuracy": base,
-                     "val_accuracy": 0.7, "seconds": 1.0, "cached": method != "good"})
+        rows.append(
+            {
+                "eval": "finetune",
+                "budget": "10",
+                "labeled": 100,
+                "repeat": r,
+                "test_accuracy": acc,
+                "val_accuracy": 0.7 + VAL_SHIFT[method] if val is None else val,
+                "seconds": 1.0,
+                "cached": False,
+            }
+        )
+        rows.append(
+            {
+                "eval": "scratch",
+                "budget": "10",
+                "labeled": 100,
+                "repeat": r,
+                "test_accuracy": base,
+                "val_accuracy": 0.7,
+                "seconds": 1.0,
+                "cached": method != "good",
+            }
+        )
     with open(job / "results.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    (job / "metrics.json").write_text(json.dumps({"pretext_task": method, "ssl_eval": "finetune", "seconds": 60.0,
-                                                  "pretext": {"seconds": 40.0, "reused": False}}))
+    (job / "metrics.json").write_text(
+        json.dumps(
+            {
+                "pretext_task": method,
+                "ssl_eval": "finetune",
+                "seconds": 60.0,
+                "pretext": {"seconds": 40.0, "reused": False},
+            }
+        )
+    )
 
 
 @pytest.fixture
@@ -53,7 +81,8 @@ def test_the_method_better_by_construction_ranks_first_with_holm_adjusted_p(swee
     good = rows[0]
     assert good["vs_scratch_pts"] == pytest.approx(100 * np.mean(np.subtract(METHODS["good"], SCRATCH)))
     assert good["vs_best_pts"] is None and rows[2]["vs_best_pts"] == pytest.approx(
-        100 * np.mean(np.subtract(METHODS["bad"], METHODS["good"])))
+        100 * np.mean(np.subtract(METHODS["bad"], METHODS["good"]))
+    )
     p_best = [stats.ttest_rel(METHODS[m], METHODS["good"]).pvalue for m in ("same", "bad")]
     assert [r["p_vs_best_holm"] for r in rows[1:3]] == pytest.approx(holm(p_best))
     assert rows[3]["test_pct"] == pytest.approx(100 * np.mean(SCRATCH))
@@ -91,11 +120,26 @@ def test_compare_without_multirun_says_add_m(tmp_path):
     assert out.returncode == 2 and "add -m" in out.stderr and "Traceback" not in out.stderr
 
 
-COMPARE = ["-m", "experiment=compare", "dataset=synthetic", "dataset.train_size=400", "dataset.test_size=100",
-           "encoder.width=0.25", "downstream.labels_per_class=4", "downstream.val_per_class=2",
-           "downstream.repeats=2", "downstream.frozen_epochs=1", "downstream.unfrozen_epochs=1",
-           "downstream.batch_size=20", "trainer.epochs=1", "trainer.steps_per_epoch=2", "trainer.batch_size=32",
-           "trainer.progress=false", "tensorboard=false", "compare.methods=[rotation,vicreg]"]
+COMPARE = [
+    "-m",
+    "experiment=compare",
+    "dataset=synthetic",
+    "dataset.train_size=400",
+    "dataset.test_size=100",
+    "encoder.width=0.25",
+    "downstream.labels_per_class=4",
+    "downstream.val_per_class=2",
+    "downstream.repeats=2",
+    "downstream.frozen_epochs=1",
+    "downstream.unfrozen_epochs=1",
+    "downstream.batch_size=20",
+    "trainer.epochs=1",
+    "trainer.steps_per_epoch=2",
+    "trainer.batch_size=32",
+    "trainer.progress=false",
+    "tensorboard=false",
+    "compare.methods=[rotation,vicreg]",
+]
 
 
 def test_killed_compare_resumes_and_trains_scratch_once_per_draw(tmp_path):
@@ -124,5 +168,8 @@ def test_killed_compare_resumes_and_trains_scratch_once_per_draw(tmp_path):
     sweep_lines = [line for line in out.stderr.splitlines() if line.startswith("compare sweep: ")]
     assert sweep_lines and sweep_lines[-1].startswith("compare sweep: 10 of 10 "), out.stderr[-2000:]
     assert "pretext epochs" not in out.stdout and json.loads((sweep / "1" / "progress.json").read_text()) == {
-        "method": "vicreg", "pretext": [1, 1], "downstream": [4, 4]}
+        "method": "vicreg",
+        "pretext": [1, 1],
+        "downstream": [4, 4],
+    }
     assert os.path.getsize(sweep / "figures" / "compare_accuracy.png") > 1000

@@ -21,8 +21,9 @@ SHAPE = (32, 32, 3)  # colour, and large enough for every encoder (seed002_cnn n
 def _pretext_cfg(name):
     two_view = issubclass(PRETEXTS.get(name), TwoViewTask)
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        return compose("config", overrides=[f"pretext={name}", "pretext.augment.preset=cifar"]
-                       if two_view else [f"pretext={name}"]).pretext
+        return compose(
+            "config", overrides=[f"pretext={name}", "pretext.augment.preset=cifar"] if two_view else [f"pretext={name}"]
+        ).pretext
 
 
 DEEP = {"resnet18", "resnet18_cifar", "resnet50"}  # eager steps through 20-50 layers: seconds each, so `-m slow`

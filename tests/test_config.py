@@ -58,7 +58,11 @@ def test_defaults():
 
     cfg = _compose([])
     assert (cfg.dataset.name, cfg.pretext.name, cfg.encoder.name, cfg.downstream.name) == (
-        "fashion_mnist", "rotation", "auto", "finetune")
+        "fashion_mnist",
+        "rotation",
+        "auto",
+        "finetune",
+    )
     fit_to_data(cfg)  # what the run uses: chosen before any work
     assert cfg.encoder.name == "small_cnn"
     assert cfg.pretext["from"] is None and cfg.downstream.labels_per_class == 100
@@ -67,7 +71,9 @@ def test_defaults():
 
 def test_every_option_has_a_description():
     for group, option in OPTIONS:
-        line = next(t for t in groups_text(CONF).splitlines() if t.strip().startswith(option + " ") or t.strip() == option)
+        line = next(
+            t for t in groups_text(CONF).splitlines() if t.strip().startswith(option + " ") or t.strip() == option
+        )
         assert len(line.split(None, 1)) == 2, f"{group}/{option}.yaml lacks a first-line description"
 
 

@@ -29,8 +29,12 @@ def _images(n: int, size: int, channels: int, seed: int = 0) -> tuple[np.ndarray
 
 def _idx(root: Path) -> list[str]:
     x, y = _images(60, 28, 1)
-    for stem, arr in (("train-images-idx3-ubyte", x[..., 0]), ("train-labels-idx1-ubyte", y),
-                      ("t10k-images-idx3-ubyte", x[:20, ..., 0]), ("t10k-labels-idx1-ubyte", y[:20])):
+    for stem, arr in (
+        ("train-images-idx3-ubyte", x[..., 0]),
+        ("train-labels-idx1-ubyte", y),
+        ("t10k-images-idx3-ubyte", x[:20, ..., 0]),
+        ("t10k-labels-idx1-ubyte", y[:20]),
+    ):
         write_idx(root / f"{stem}.gz", arr)
     return [f"dataset.path={root}"]
 
@@ -82,8 +86,14 @@ def test_dataset_through_config_splits_and_pipeline(name, tmp_path):
     write, shape, _, pool, test = FIXTURES[name]
     root = tmp_path / name
     root.mkdir()
-    overrides = [f"dataset={name}", f"cache_dir={tmp_path / 'cache'}", "downstream.labels_per_class=2",
-                 "downstream.val_per_class=1", "dataset.download=false", *write(root)]
+    overrides = [
+        f"dataset={name}",
+        f"cache_dir={tmp_path / 'cache'}",
+        "downstream.labels_per_class=2",
+        "downstream.val_per_class=1",
+        "dataset.download=false",
+        *write(root),
+    ]
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     splits, source = load_splits(cfg)
@@ -94,9 +104,18 @@ def test_dataset_through_config_splits_and_pipeline(name, tmp_path):
     assert xb.shape == (8, *shape) and xb.dtype == tf.float32 and 0 <= float(tf.reduce_min(xb))
 
 
-TINY = ["encoder.width=0.25", "trainer.epochs=1", "trainer.batch_size=16", "trainer.progress=false",
-        "downstream.labels_per_class=2", "downstream.val_per_class=1", "downstream.frozen_epochs=1",
-        "downstream.unfrozen_epochs=1", "downstream.evals=[finetune]", "tensorboard=false"]
+TINY = [
+    "encoder.width=0.25",
+    "trainer.epochs=1",
+    "trainer.batch_size=16",
+    "trainer.progress=false",
+    "downstream.labels_per_class=2",
+    "downstream.val_per_class=1",
+    "downstream.frozen_epochs=1",
+    "downstream.unfrozen_epochs=1",
+    "downstream.evals=[finetune]",
+    "tensorboard=false",
+]
 
 
 @pytest.mark.parametrize("name", ["stl10", "image_folder"])
@@ -124,8 +143,12 @@ def test_smoke_preset_runs_on_every_dataset(name, tmp_path):
         cfg = compose("config", overrides=args)
     # one epoch a phase and finetune only: every stage runs (pretext, weights, fine-tuning, evaluation), in
     # half the time; the smoke's own epochs and its scratch baseline run in tests/test_cli.py
-    short = ["trainer.epochs=1", "downstream.frozen_epochs=1", "downstream.unfrozen_epochs=1",
-             "downstream.evals=[finetune]"]
+    short = [
+        "trainer.epochs=1",
+        "downstream.frozen_epochs=1",
+        "downstream.unfrozen_epochs=1",
+        "downstream.evals=[finetune]",
+    ]
     res = run_cli([*args, *short, "trainer.progress=false", "tensorboard=false", "hydra.run.dir=run"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "run/pretext/COMPLETE").is_file()
@@ -134,8 +157,12 @@ def test_smoke_preset_runs_on_every_dataset(name, tmp_path):
     assert train < limits[0] and test < limits[1]
     assert f"dataset.train_limit={limits[0]}: all {train} train images" in res.stdout
     assert f"dataset.test_limit={limits[1]}: all {test} test images" in res.stdout
-    assert metrics["splits"] == {"pretext": train, "labeled": 10 * d.labels_per_class,
-                                 "val": 10 * d.val_per_class, "test": test}
+    assert metrics["splits"] == {
+        "pretext": train,
+        "labeled": 10 * d.labels_per_class,
+        "val": 10 * d.val_per_class,
+        "test": test,
+    }
     assert metrics["pretext_pool"] == "train" and metrics["pretext"]["epochs"] == 1
     assert set(metrics["downstream"]) == {"finetune"} and set(d.evals) == {"finetune", "scratch"}
     for entry in metrics["downstream"].values():

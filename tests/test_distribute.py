@@ -88,8 +88,9 @@ KERNELS = {"default": {}, "eigen_sse41": {"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_
 
 def _two_replica_steps(tasks: list[str], kernels: str = "default") -> dict[str, dict]:
     env = {**os.environ, LOGICAL_CPUS_ENV: "2", "TF_CPP_MIN_LOG_LEVEL": "2", **KERNELS[kernels]}
-    res = subprocess.run([sys.executable, str(WORKER), *tasks], env=env, capture_output=True, text=True,
-                         timeout=600, cwd=WORKER.parent)
+    res = subprocess.run(
+        [sys.executable, str(WORKER), *tasks], env=env, capture_output=True, text=True, timeout=600, cwd=WORKER.parent
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     rows = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
     return {row["task"]: row for row in rows}
@@ -125,10 +126,18 @@ def test_every_other_task_mirrored_matches_one_device():
 
 def test_cli_run_with_mirrored_strategy(tmp_path):
     # mixed_bfloat16: the embeddings are gathered across replicas in float32 (CPU collectives take no bfloat16)
-    args = ["experiment=smoke", "pretext=simclr", "trainer.strategy=mirrored", "trainer.epochs=1",
-            "trainer.precision=mixed_bfloat16",
-            "trainer.progress=false", "dataset.train_size=400", "downstream.labels_per_class=10",
-            "stage=pretext", "hydra.run.dir=run"]
+    args = [
+        "experiment=smoke",
+        "pretext=simclr",
+        "trainer.strategy=mirrored",
+        "trainer.epochs=1",
+        "trainer.precision=mixed_bfloat16",
+        "trainer.progress=false",
+        "dataset.train_size=400",
+        "downstream.labels_per_class=10",
+        "stage=pretext",
+        "hydra.run.dir=run",
+    ]
     res = run_cli(args, tmp_path, env={LOGICAL_CPUS_ENV: "2"})
     assert res.returncode == 0, res.stderr[-3000:]
     log = (tmp_path / "run/cli.log").read_text()
@@ -154,14 +163,33 @@ def test_two_workers_on_localhost_train_the_same_encoder(tmp_path):
     from conftest import sslrun_exe
 
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
-    args = ["experiment=smoke", "pretext=simclr", "stage=pretext", "pretext.cache=false", "trainer.epochs=1",
-            "trainer.strategy=multi_worker", "trainer.progress=false"]
+    args = [
+        "experiment=smoke",
+        "pretext=simclr",
+        "stage=pretext",
+        "pretext.cache=false",
+        "trainer.epochs=1",
+        "trainer.strategy=multi_worker",
+        "trainer.progress=false",
+    ]
     workers = []
     for index in range(2):
-        env = {**os.environ, "HOME": str(tmp_path / "home"), "TF_CPP_MIN_LOG_LEVEL": "2",
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        workers.append(subprocess.Popen(sslrun_exe() + args + [f"hydra.run.dir=w{index}"], cwd=tmp_path, env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        env = {
+            **os.environ,
+            "HOME": str(tmp_path / "home"),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        }
+        workers.append(
+            subprocess.Popen(
+                sslrun_exe() + args + [f"hydra.run.dir=w{index}"],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outputs = [worker.communicate(timeout=500) for worker in workers]
     for worker, (_, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err[-3000:]

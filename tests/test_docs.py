@@ -27,8 +27,13 @@ DOCS = sorted((ROOT / "docs").rglob("*.md"))
 COMMANDS = ("sslrun", "sslrun-data", "sslrun-report", "sslrun-predict")
 MARKER = "<!-- results: updated from bench/COMPARE_RESULTS.md -->"
 # the getting-started commands at smoke scale: seconds of training on a folder of 33 images
-SMOKE = ["trainer.progress=false", "tensorboard=false", "trainer.batch_size=16", "trainer.steps_per_epoch=4",
-         "downstream.unfrozen_epochs=1"]
+SMOKE = [
+    "trainer.progress=false",
+    "tensorboard=false",
+    "trainer.batch_size=16",
+    "trainer.steps_per_epoch=4",
+    "downstream.unfrozen_epochs=1",
+]
 COMPARE_METHODS = ["rotation"]  # the smoke run's pretext and scratch, cached; tests/test_compare.py ranks several
 
 
@@ -42,8 +47,23 @@ def _hooks():
 
 def test_mkdocs_build_strict(tmp_path):
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
-                           "-d", str(tmp_path / "site")], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "-f",
+            str(ROOT / "mkdocs.yml"),
+            "-d",
+            str(tmp_path / "site"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     reference = (tmp_path / "site" / "configuration" / "index.html").read_text()
     assert "downstream=finetune" in reference and "unfrozen_lr" in reference and "<!-- configuration" not in reference
@@ -74,9 +94,9 @@ def _rows(markdown: str) -> dict[str, list[str]]:
 
 def test_readme_results_are_the_compare_results_file():
     readme = (ROOT / "README.md").read_text()
-    results = readme[readme.index(MARKER):readme.index("## Commands")]
+    results = readme[readme.index(MARKER) : readme.index("## Commands")]
     measured = (ROOT / "bench" / "COMPARE_RESULTS.md").read_text()
-    table = measured[measured.index("| rank | method |"):]
+    table = measured[measured.index("| rank | method |") :]
     ours, theirs = _rows(results), _rows(table)
     assert set(ours) == set(theirs) == {"rotation", "simclr", "vicreg", "scratch"}
     for method, (rank, _, val, test, vs_scratch, p, wall) in ours.items():
@@ -147,10 +167,18 @@ def test_configuration_reference_lists_every_key_of_every_schema():
             assert not missing, f"{heading}: keys of {name} missing from the reference: {sorted(missing)}"
     # every dataclass of sslrun.config is a section's schema, one's base, or a node inside one
     reached = {c for s in schemas.values() for c in inspect.getmro(s)}
-    reached |= {h for c in list(reached) if dataclasses.is_dataclass(c)
-                for h in typing.get_type_hints(c).values() if dataclasses.is_dataclass(h)}
-    defined = {obj for _, obj in inspect.getmembers(config, dataclasses.is_dataclass)
-               if isinstance(obj, type) and obj.__module__ == config.__name__}
+    reached |= {
+        h
+        for c in list(reached)
+        if dataclasses.is_dataclass(c)
+        for h in typing.get_type_hints(c).values()
+        if dataclasses.is_dataclass(h)
+    }
+    defined = {
+        obj
+        for _, obj in inspect.getmembers(config, dataclasses.is_dataclass)
+        if isinstance(obj, type) and obj.__module__ == config.__name__
+    }
     assert defined and not defined - reached, f"schemas the reference never shows: {defined - reached}"
     options = [p for p in (ROOT / "conf").rglob("*.yaml") if p.parent != ROOT / "conf"]
     for path in options:
@@ -182,6 +210,7 @@ def test_text_points_only_into_the_repository():
 # ------------------------------------------------------------------ getting started
 def _png(path: Path, image: np.ndarray) -> None:
     """An 8-bit RGB PNG without TensorFlow or Pillow."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -189,8 +218,9 @@ def _png(path: Path, image: np.ndarray) -> None:
     rows = b"".join(b"\x00" + image[y].tobytes() for y in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )
 
 
 def _photos(root: Path) -> None:

@@ -32,20 +32,43 @@ def run(tmp_path_factory) -> dict:
     (tmp / "extra").mkdir()
     (tmp / "extra" / "notes.png").write_text("not an image\n")
     run_dir = tmp / "run"
-    args = ["experiment=smoke", "dataset=image_folder", f"dataset.path={tmp / 'data'}",
-            f"dataset.image_size={SIZE}", "dataset.channels=1", "trainer.progress=false", "tensorboard=false",
-            "pretext.cache=false", "trainer.batch_size=16", "trainer.steps_per_epoch=4", "trainer.epochs=1",
-            "downstream.unfrozen_epochs=2", "downstream.labels_per_class=5", "downstream.val_per_class=3",
-            "downstream.evals=[knn,finetune]", "downstream.feature_flip=true", "downstream.write_pseudo_labels=true",
-            f"hydra.run.dir={run_dir}"]
+    args = [
+        "experiment=smoke",
+        "dataset=image_folder",
+        f"dataset.path={tmp / 'data'}",
+        f"dataset.image_size={SIZE}",
+        "dataset.channels=1",
+        "trainer.progress=false",
+        "tensorboard=false",
+        "pretext.cache=false",
+        "trainer.batch_size=16",
+        "trainer.steps_per_epoch=4",
+        "trainer.epochs=1",
+        "downstream.unfrozen_epochs=2",
+        "downstream.labels_per_class=5",
+        "downstream.val_per_class=3",
+        "downstream.evals=[knn,finetune]",
+        "downstream.feature_flip=true",
+        "downstream.write_pseudo_labels=true",
+        f"hydra.run.dir={run_dir}",
+    ]
     proc = run_cli(args, tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp / "emb"
-    embed = run_cli([str(run_dir), str(tmp / "data" / "train"), str(tmp / "data" / "test"), str(tmp / "extra"),
-                     "--out", str(out)], tmp, exe="sslrun-embed")
+    embed = run_cli(
+        [str(run_dir), str(tmp / "data" / "train"), str(tmp / "data" / "test"), str(tmp / "extra"), "--out", str(out)],
+        tmp,
+        exe="sslrun-embed",
+    )
     assert embed.returncode == 0, embed.stderr[-3000:]
-    return {"tmp": tmp, "run_dir": run_dir, "out": out, "embed": embed, "log": proc.stdout + proc.stderr,
-            "info": json.loads((run_dir / "model" / "info.json").read_text())}
+    return {
+        "tmp": tmp,
+        "run_dir": run_dir,
+        "out": out,
+        "embed": embed,
+        "log": proc.stdout + proc.stderr,
+        "info": json.loads((run_dir / "model" / "info.json").read_text()),
+    }
 
 
 def _files(folder: Path) -> list[Path]:
@@ -79,9 +102,13 @@ def test_knn_on_the_features_gives_the_runs_knn_accuracy(run):
     assert all(Path(r["path"]).parent.name == r["class"] for r in labeled)  # the class is the file's folder
     test = _files(run["tmp"] / "data" / "test")
     key = json.loads((run["run_dir"] / "run_key.json").read_text())["downstream"]
-    pred = knn_predict(features[[row_of[Path(r["path"]).resolve()] for r in labeled]],
-                       np.array([NAMES.index(r["class"]) for r in labeled]), features[[row_of[f] for f in test]],
-                       key["knn_k"], len(NAMES))
+    pred = knn_predict(
+        features[[row_of[Path(r["path"]).resolve()] for r in labeled]],
+        np.array([NAMES.index(r["class"]) for r in labeled]),
+        features[[row_of[f] for f in test]],
+        key["knn_k"],
+        len(NAMES),
+    )
     accuracy = float(np.mean(pred == np.array([NAMES.index(f.parent.name) for f in test])))
     reported = next(r for r in _rows(run["run_dir"] / "results.csv") if r["eval"] == "knn")
     assert repr(accuracy) == reported["test_accuracy"]
@@ -102,8 +129,11 @@ def test_features_are_the_knn_evaluations_bit_for_bit(run):
     x = np.stack([tf.io.decode_png(tf.io.read_file(rows[i]["path"]), 1).numpy() for i in test])
     embedded = np.load(run["out"] / "features.npy")[test]
     policy = json.loads((run["run_dir"] / "metrics.json").read_text())["precision"]
-    for other_policy, flip in ((policy, True), (policy, False),
-                               ("float32" if policy != "float32" else "mixed_bfloat16", True)):
+    for other_policy, flip in (
+        (policy, True),
+        (policy, False),
+        ("float32" if policy != "float32" else "mixed_bfloat16", True),
+    ):
         with dtype_policy(other_policy):
             encoder, _ = load_pretrained_encoder(run["run_dir"] / "pretext", (SIZE, SIZE, 1))
         same = np.array_equal(features(encoder, x, flip=flip), embedded)
@@ -204,8 +234,11 @@ def test_umap_without_umap_learn_names_the_package(run):
     import importlib.util
 
     out = run["tmp"] / "emb-umap"
-    proc = run_cli([str(run["run_dir"]), str(run["tmp"] / "data" / "test"), "--out", str(out), "--map", "umap"],
-                   run["tmp"], exe="sslrun-embed")
+    proc = run_cli(
+        [str(run["run_dir"]), str(run["tmp"] / "data" / "test"), "--out", str(out), "--map", "umap"],
+        run["tmp"],
+        exe="sslrun-embed",
+    )
     if importlib.util.find_spec("umap") is None:
         line = _one_error_line(proc)
         assert "`pip install umap-learn`" in line and "--map pca" in line and not out.exists()
@@ -236,7 +269,9 @@ def test_neighbours_are_the_most_similar_other_images():
     for row, q in enumerate((3, 20)):
         s = u @ u[q]
         s[q] = -np.inf
-        assert list(idx[row]) == list(np.argsort(-s)[:NEIGHBOURS]) and np.allclose(sim[row], np.sort(s)[::-1][:NEIGHBOURS])
+        assert list(idx[row]) == list(np.argsort(-s)[:NEIGHBOURS]) and np.allclose(
+            sim[row], np.sort(s)[::-1][:NEIGHBOURS]
+        )
     assert idx[0, 0] == 7 and abs(sim[0, 0] - 1) < 1e-5
     few, _ = neighbours_of(f[:4], np.array([0, 3]))
     assert few.shape == (2, 3) and 0 not in few[0] and 3 not in few[1]

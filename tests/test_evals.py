@@ -26,8 +26,12 @@ def _compose(overrides: list[str]):
 
 def _downstream(**overrides):
     """conf/downstream/finetune.yaml as Hydra composes it, with test-sized epochs."""
-    return _compose([f"downstream.{k}={v}" for k, v in {
-        "frozen_epochs": 2, "unfrozen_epochs": 2, "linear_epochs": 30, "knn_k": 5, **overrides}.items()]).downstream
+    return _compose(
+        [
+            f"downstream.{k}={v}"
+            for k, v in {"frozen_epochs": 2, "unfrozen_epochs": 2, "linear_epochs": 30, "knn_k": 5, **overrides}.items()
+        ]
+    ).downstream
 
 
 D = _downstream()
@@ -65,8 +69,13 @@ def test_linear_probe_learns_from_a_fixed_informative_encoder():
 
     raw = make_synthetic(600, 300, 0.05)
     splits = make_splits(raw, 20, 5, seed=0, num_classes=10)
+
     # a frozen "encoder" whose features are the mean pixel per column: the class sets the shape's x position
-    enc = lambda: keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 3)))])  # noqa: E731,E501
+    def enc():
+        return keras.Sequential(
+            [keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 3)))]
+        )
+
     out = EVALS.get("linear")(EvalInputs(enc, enc, splits, D, seed=0))
     assert out["test_accuracy"] > 0.6
 
@@ -75,8 +84,14 @@ def test_scratch_schedule_augmentation_and_training_metric_early_stopping():
     raw = make_synthetic(400, 200, 0.1)
     splits = make_splits(raw, 10, 2, seed=0, num_classes=10)
     encoder = lambda: build_encoder("small_cnn", (28, 28, 1), 0.25)  # noqa: E731
-    d = _downstream(scratch_epochs=3, scratch_lr=0.01, **{"augment.preset": "mnist"}, patience=1,
-                    patience_monitor="accuracy", frozen_epochs=30)
+    d = _downstream(
+        scratch_epochs=3,
+        scratch_lr=0.01,
+        **{"augment.preset": "mnist"},
+        patience=1,
+        patience_monitor="accuracy",
+        frozen_epochs=30,
+    )
     out = EVALS.get("scratch")(EvalInputs(encoder, encoder, splits, d, seed=0))
     assert [r["phase"] for r in out["history"]] == ["scratch"] * 3 and 0 <= out["val_accuracy"] <= 1
     ft = EVALS.get("finetune")(EvalInputs(encoder, encoder, splits, d, seed=0))
@@ -91,8 +106,14 @@ def test_flip_tta_averages_the_softmax_of_each_image_and_its_mirror():
     from sslrun.downstream.finetune import predict_logits
 
     # logits = (mean of the left half, mean of the right half) * 10: a mirror swaps them
-    halves = keras.layers.Lambda(lambda x: 10 * keras.ops.stack(
-        [keras.ops.mean(x[:, :, :14], axis=(1, 2, 3)), keras.ops.mean(x[:, :, 14:], axis=(1, 2, 3))], axis=1))
+    halves = keras.layers.Lambda(
+        lambda x: (
+            10
+            * keras.ops.stack(
+                [keras.ops.mean(x[:, :, :14], axis=(1, 2, 3)), keras.ops.mean(x[:, :, 14:], axis=(1, 2, 3))], axis=1
+            )
+        )
+    )
     model = keras.Sequential([keras.Input((28, 28, 1)), halves])
     x = np.zeros((3, 28, 28, 1), np.uint8)
     x[0, :, :7] = 255  # bright far left
@@ -122,8 +143,11 @@ def test_feature_flip_averages_each_images_features_with_its_mirrors():
     from sslrun.downstream.features import features
 
     # features = (mean of the left half, mean of the right half): a mirror swaps them
-    halves = keras.layers.Lambda(lambda x: keras.ops.stack(
-        [keras.ops.mean(x[:, :, :14], axis=(1, 2, 3)), keras.ops.mean(x[:, :, 14:], axis=(1, 2, 3))], axis=1))
+    halves = keras.layers.Lambda(
+        lambda x: keras.ops.stack(
+            [keras.ops.mean(x[:, :, :14], axis=(1, 2, 3)), keras.ops.mean(x[:, :, 14:], axis=(1, 2, 3))], axis=1
+        )
+    )
     encoder = keras.Sequential([keras.Input((28, 28, 1)), halves])
     x = np.zeros((5, 28, 28, 1), np.uint8)
     x[0, :, :7] = 255
@@ -132,8 +156,12 @@ def test_feature_flip_averages_each_images_features_with_its_mirrors():
     plain = features(encoder, x, batch_size=2)  # batches of 2: the mirror is per image, whatever the batch
     left, right = (x[..., :14, 0] / 255).mean(axis=(1, 2)), (x[..., 14:, 0] / 255).mean(axis=(1, 2))
     np.testing.assert_allclose(plain, np.stack([left, right], 1), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(features(encoder, x, batch_size=2, flip=True), np.repeat((plain.sum(1) / 2)[:, None], 2, 1),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        features(encoder, x, batch_size=2, flip=True),
+        np.repeat((plain.sum(1) / 2)[:, None], 2, 1),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     assert features(encoder, x[:0], flip=True).shape == (0, 2)
 
 
@@ -199,9 +227,16 @@ def test_feature_flip_without_a_frozen_feature_eval_is_refused():
     from sslrun.errors import SslrunError
     from sslrun.pipeline import check_config
 
-    with pytest.raises(SslrunError, match=r"downstream.feature_flip=true changes only linear, knn, propagate .*"
-                                          r"downstream.evals=\['finetune', 'scratch'\]; add one"):
-        check_config(_compose(["experiment=smoke", "downstream.evals=[finetune,scratch]", "downstream.feature_flip=true"]))
-    for ok in (["downstream.evals=[finetune,knn]"],
-               ["downstream.evals=[selftrain]", "downstream.selftrain_teacher=propagate"]):
+    with pytest.raises(
+        SslrunError,
+        match=r"downstream.feature_flip=true changes only linear, knn, propagate .*"
+        r"downstream.evals=\['finetune', 'scratch'\]; add one",
+    ):
+        check_config(
+            _compose(["experiment=smoke", "downstream.evals=[finetune,scratch]", "downstream.feature_flip=true"])
+        )
+    for ok in (
+        ["downstream.evals=[finetune,knn]"],
+        ["downstream.evals=[selftrain]", "downstream.selftrain_teacher=propagate"],
+    ):
         check_config(_compose(["experiment=smoke", *ok, "downstream.feature_flip=true"]))

@@ -34,8 +34,10 @@ def _image_folder(root: Path) -> tuple[np.ndarray, np.ndarray]:
     """train/<class>/ and test/<class>/ PNGs of synthetic shapes; returns the test images and labels."""
     raw = make_synthetic(400, 200, noise=0.1, seed=5)
     keep_train, keep_test = raw.y_train < len(CLASSES), raw.y_test < len(CLASSES)
-    for split, x, y in (("train", raw.x_train[keep_train], raw.y_train[keep_train]),
-                        ("test", raw.x_test[keep_test], raw.y_test[keep_test])):
+    for split, x, y in (
+        ("train", raw.x_train[keep_train], raw.y_train[keep_train]),
+        ("test", raw.x_test[keep_test], raw.y_test[keep_test]),
+    ):
         for i, (image, label) in enumerate(zip(x, y, strict=True)):
             _write(root / split / CLASSES[label] / f"{i:04d}.png", image)
     by_name = np.array([sorted(CLASSES).index(c) for c in CLASSES])  # the run's labels: sorted folder names
@@ -48,13 +50,28 @@ def run(tmp_path_factory) -> dict:
     x_test, y_test = _image_folder(tmp / "data")
     np.savez(tmp / "test.npz", x=x_test, y=y_test)
     run_dir = tmp / "run"
-    args = ["experiment=smoke", "dataset=image_folder", f"dataset.path={tmp / 'data'}",
-            f"dataset.image_size={SIZE}", "dataset.channels=1", "trainer.progress=false", "tensorboard=false",
-            "pretext.cache=false", "trainer.batch_size=16", "trainer.steps_per_epoch=4",
-            "trainer.epochs=1", "downstream.frozen_epochs=1", "downstream.unfrozen_epochs=2",
-            "downstream.labels_per_class=5", "downstream.val_per_class=3", "downstream.evals=[finetune,linear]",
-            "downstream.tta=flip", "downstream.feature_flip=true", "downstream.saved_model=true",
-            f"hydra.run.dir={run_dir}"]
+    args = [
+        "experiment=smoke",
+        "dataset=image_folder",
+        f"dataset.path={tmp / 'data'}",
+        f"dataset.image_size={SIZE}",
+        "dataset.channels=1",
+        "trainer.progress=false",
+        "tensorboard=false",
+        "pretext.cache=false",
+        "trainer.batch_size=16",
+        "trainer.steps_per_epoch=4",
+        "trainer.epochs=1",
+        "downstream.frozen_epochs=1",
+        "downstream.unfrozen_epochs=2",
+        "downstream.labels_per_class=5",
+        "downstream.val_per_class=3",
+        "downstream.evals=[finetune,linear]",
+        "downstream.tta=flip",
+        "downstream.feature_flip=true",
+        "downstream.saved_model=true",
+        f"hydra.run.dir={run_dir}",
+    ]
     proc = run_cli(args, tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.loads((run_dir / "model" / "info.json").read_text())
@@ -88,9 +105,20 @@ def test_exported_model_reproduces_the_test_accuracy_without_sslrun(run):
     assert [p.name for p in run_dir.iterdir() if p.name.startswith(".model")] == []  # the temp folder renamed
     assert json.loads((run_dir / "metrics.json").read_text())["model"]["eval"] == info["eval"]
     # cwd and PYTHONPATH away from the checkout: an import of sslrun would have to come from site-packages
-    proc = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_SSLRUN, str(run_dir / "model" / "model.keras"),
-                           str(run["tmp"] / "test.npz")], cwd=run["tmp"], env=cli_env(run["tmp"]),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LOAD_WITHOUT_SSLRUN,
+            str(run_dir / "model" / "model.keras"),
+            str(run["tmp"] / "test.npz"),
+        ],
+        cwd=run["tmp"],
+        env=cli_env(run["tmp"]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["sslrun_imported"] is False
@@ -101,8 +129,11 @@ def test_exported_model_reproduces_the_test_accuracy_without_sslrun(run):
 
 def test_predict_on_class_folders_prints_the_runs_accuracy(run):
     out = run["tmp"] / "pred.csv"
-    proc = run_cli([str(run["run_dir"]), str(run["tmp"] / "data" / "test"), "--out", str(out), "--top-k", "2"],
-                   run["tmp"], exe="sslrun-predict")
+    proc = run_cli(
+        [str(run["run_dir"]), str(run["tmp"] / "data" / "test"), "--out", str(out), "--top-k", "2"],
+        run["tmp"],
+        exe="sslrun-predict",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
@@ -130,15 +161,17 @@ def test_predict_skips_and_names_unreadable_files(run, strict):
     if not folder.is_dir():
         _awkward_folder(folder)
     out = run["tmp"] / f"awkward-{strict}.csv"
-    proc = run_cli([str(run["run_dir"]), str(folder), "--out", str(out), *(["--strict"] if strict else [])],
-                   run["tmp"], exe="sslrun-predict")
+    proc = run_cli(
+        [str(run["run_dir"]), str(folder), "--out", str(out), *(["--strict"] if strict else [])],
+        run["tmp"],
+        exe="sslrun-predict",
+    )
     assert proc.returncode == (2 if strict else 0), proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     for bad in ("truncated.jpg", "notes.png"):
         assert f"skipped {folder / bad}: " in proc.stderr
     with open(out) as fh:
-        assert sorted(Path(r["path"]).name for r in csv.DictReader(fh)) == ["photo.jpg", "rgba.png",
-                                                                           "sixteen_bit.png"]
+        assert sorted(Path(r["path"]).name for r in csv.DictReader(fh)) == ["photo.jpg", "rgba.png", "sixteen_bit.png"]
     assert "2 unreadable skipped" in proc.stdout
     assert ("sslrun-predict: error: 2 unreadable file(s)" in proc.stderr) is strict
 
@@ -167,8 +200,14 @@ def test_every_evals_classifier_exports_with_its_accuracy(name):
     from sslrun.encoders import build_encoder
 
     # a label augmenter of sslrun layers in training: the exported model must leave it out
-    d = _downstream(frozen_epochs=1, unfrozen_epochs=1, linear_epochs=5, tta="flip", feature_flip="true",
-                    **{"augment.preset": "mnist"})
+    d = _downstream(
+        frozen_epochs=1,
+        unfrozen_epochs=1,
+        linear_epochs=5,
+        tta="flip",
+        feature_flip="true",
+        **{"augment.preset": "mnist"},
+    )
     splits = make_splits(make_synthetic(100, 60, 0.1), 3, 1, seed=0, num_classes=10)
     encoder = lambda: build_encoder("small_cnn", (28, 28, 1), 0.25)  # noqa: E731
     out = EVALS.get(name)(EvalInputs(encoder, encoder, splits, d, seed=0))

@@ -14,19 +14,26 @@ def _folder(tmp_path, size: tuple[int, int], mode: str, per_class: int = 3):
     for name in ("a", "b"):
         (tmp_path / "train" / name).mkdir(parents=True)
         for i in range(per_class):
-            pixels = np.random.default_rng(i).integers(0, 255, (size[1], size[0], 3 if mode == "RGB" else 1),
-                                                       dtype=np.uint8)
+            pixels = np.random.default_rng(i).integers(
+                0, 255, (size[1], size[0], 3 if mode == "RGB" else 1), dtype=np.uint8
+            )
             Image.fromarray(pixels.squeeze(), mode).save(tmp_path / "train" / name / f"{i}.png")
     return tmp_path
 
 
 def _cfg(path, **dataset):
-    return OmegaConf.create({"dataset": {"name": "image_folder", "path": str(path), "image_size": None,
-                                         "channels": None, **dataset}, "encoder": {"name": "auto"}})
+    return OmegaConf.create(
+        {
+            "dataset": {"name": "image_folder", "path": str(path), "image_size": None, "channels": None, **dataset},
+            "encoder": {"name": "auto"},
+        }
+    )
 
 
-@pytest.mark.parametrize(("size", "mode", "want"), [
-    ((28, 28), "L", (28, 1)), ((32, 40), "RGB", (32, 3)), ((70, 60), "RGB", (64, 3)), ((500, 375), "L", (96, 1))])
+@pytest.mark.parametrize(
+    ("size", "mode", "want"),
+    [((28, 28), "L", (28, 1)), ((32, 40), "RGB", (32, 3)), ((70, 60), "RGB", (64, 3)), ((500, 375), "L", (96, 1))],
+)
 def test_size_and_channels_from_the_images(tmp_path, size, mode, want, caplog):
     cfg = _cfg(_folder(tmp_path, size, mode))
     with caplog.at_level(logging.INFO, "sslrun"):

@@ -36,7 +36,9 @@ def test_std_alignment_and_uniformity_against_loops():
     assert uniformity(Z) == pytest.approx(np.log(np.mean(np.exp(-2 * np.array(dists)))))
     # two antipodal points: one pair, squared distance 4
     assert uniformity(np.array([[1.0, 0.0], [-1.0, 0.0]])) == pytest.approx(-8.0)
-    assert embedding_std(np.tile(Z[:1], (10, 1))) == pytest.approx(0, abs=1e-12) and alignment(Z, 2 * Z) == pytest.approx(0, abs=1e-12)
+    assert embedding_std(np.tile(Z[:1], (10, 1))) == pytest.approx(0, abs=1e-12) and alignment(
+        Z, 2 * Z
+    ) == pytest.approx(0, abs=1e-12)
 
 
 def test_collapse_thresholds():
@@ -45,8 +47,11 @@ def test_collapse_thresholds():
 
 
 def _run(tmp_path, extra, fault="collapse-at-epoch:2"):
-    return run_cli(FAST_PRETEXT + ["trainer.epochs=3", "trainer.deterministic=true", "hydra.run.dir=run", *extra],
-                   tmp_path, env={"SSLRUN_FAULT": fault})
+    return run_cli(
+        FAST_PRETEXT + ["trainer.epochs=3", "trainer.deterministic=true", "hydra.run.dir=run", *extra],
+        tmp_path,
+        env={"SSLRUN_FAULT": fault},
+    )
 
 
 def test_a_collapse_is_a_warning_naming_the_epoch(tmp_path):

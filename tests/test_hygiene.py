@@ -120,8 +120,10 @@ def test_close_pairs_equals_every_pair_compared():
 def test_planted_copies_are_found_with_their_kinds_and_nothing_else(folder):
     root, planted, raw = folder
     found = hygiene.check(raw)
-    pairs = {(str(k), *sorted((str(found.names[i]), str(found.names[j])))) for k, i, j in
-             zip(found.kind, found.a, found.b, strict=True)}
+    pairs = {
+        (str(k), *sorted((str(found.names[i]), str(found.names[j]))))
+        for k, i, j in zip(found.kind, found.a, found.b, strict=True)
+    }
     assert pairs == {(kind, *sorted(files)) for kind, files in planted.items()}
     by_kind = dict(zip(found.kind, found.distance, strict=True))
     assert by_kind["exact"] == by_kind["test_exact"] == 0
@@ -130,8 +132,13 @@ def test_planted_copies_are_found_with_their_kinds_and_nothing_else(folder):
     for kind in ("test_exact", "test_near"):
         row = int(np.flatnonzero(found.kind == kind)[0])
         assert (found.names[found.a[row]], found.names[found.b[row]]) == planted[kind]
-    assert found.counts() == {"exact_pairs": 1, "near_pairs": 1, "test_exact_pairs": 1, "test_near_pairs": 1,
-                              "images_copying_test": 2}
+    assert found.counts() == {
+        "exact_pairs": 1,
+        "near_pairs": 1,
+        "test_exact_pairs": 1,
+        "test_near_pairs": 1,
+        "images_copying_test": 2,
+    }
 
 
 def test_drop_removes_exactly_the_planted_leaks(folder, tmp_path, caplog):
@@ -191,7 +198,8 @@ def test_pairs_csv_rows_and_atomic_write(folder, tmp_path, monkeypatch):
         rows = list(csv.DictReader(fh))
     assert [r["kind"] for r in rows] == list(found.kind) and set(rows[0]) == {"kind", "a", "b", "distance"}
     assert {(r["kind"], r["a"], r["b"]) for r in rows if r["kind"].startswith("test")} == {
-        (k, *planted[k]) for k in ("test_exact", "test_near")}
+        (k, *planted[k]) for k in ("test_exact", "test_near")
+    }
     before = out.read_bytes()
 
     class Broken:  # a write that fails half way (disk full): the reader keeps the whole old file
@@ -216,15 +224,30 @@ def test_pairs_csv_rows_and_atomic_write(folder, tmp_path, monkeypatch):
 def test_a_run_reports_and_drops_and_its_pretext_key_follows_the_pool(folder, tmp_path):
     root, planted, raw = folder
     run_dir = tmp_path / "run"
-    args = ["experiment=smoke", "dataset=image_folder", f"dataset.path={root}", f"dataset.image_size={SIZE}",
-            "dataset.channels=3", "dataset.drop_test_duplicates=true", "stage=pretext", "trainer.progress=false",
-            "tensorboard=false", "trainer.precision=float32", "trainer.batch_size=16", "trainer.steps_per_epoch=2", "trainer.epochs=1",
-            f"cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}"]
+    args = [
+        "experiment=smoke",
+        "dataset=image_folder",
+        f"dataset.path={root}",
+        f"dataset.image_size={SIZE}",
+        "dataset.channels=3",
+        "dataset.drop_test_duplicates=true",
+        "stage=pretext",
+        "trainer.progress=false",
+        "tensorboard=false",
+        "trainer.precision=float32",
+        "trainer.batch_size=16",
+        "trainer.steps_per_epoch=2",
+        "trainer.epochs=1",
+        f"cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={run_dir}",
+    ]
     proc = run_cli(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = (run_dir / "cli.log").read_text()
-    assert ("1 exact and 1 near pairs in the pool, 1 exact and 1 near pairs with a test image" in log
-            and "dropped the 2 train/unlabeled images that copy a test image" in log)
+    assert (
+        "1 exact and 1 near pairs in the pool, 1 exact and 1 near pairs with a test image" in log
+        and "dropped the 2 train/unlabeled images that copy a test image" in log
+    )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["hygiene"]["dropped"] == 2 and metrics["hygiene"]["checked"]["train"] == 2 * PER_CLASS + 4
     report = (run_dir / "report.md").read_text()
@@ -253,12 +276,15 @@ def test_drop_with_the_check_off_is_refused_before_any_work():
     register_schemas()
     register_help(conf_dir())
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = compose("config", overrides=["experiment=smoke", "dataset.hygiene=false",
-                                           "dataset.drop_test_duplicates=true"])
+        cfg = compose(
+            "config", overrides=["experiment=smoke", "dataset.hygiene=false", "dataset.drop_test_duplicates=true"]
+        )
     with pytest.raises(SslrunError) as err:
         check_config(cfg)
-    assert str(err.value) == ("dataset.drop_test_duplicates=true drops what the hygiene check finds, but "
-                              "dataset.hygiene=false turns the check off; drop one of them")
+    assert str(err.value) == (
+        "dataset.drop_test_duplicates=true drops what the hygiene check finds, but "
+        "dataset.hygiene=false turns the check off; drop one of them"
+    )
     cfg.dataset.hygiene = None  # null: the drop turns the check on
     check_config(cfg)
 

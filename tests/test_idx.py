@@ -26,7 +26,10 @@ def test_truncated_file_names_file_and_sizes(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte"
     write_idx(path, np.zeros((4, 28, 28), np.uint8))
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte is truncated: header \(4, 28, 28\) needs 3136 bytes of data, found 3036"):
+    with pytest.raises(
+        DataError,
+        match=r"train-images-idx3-ubyte is truncated: header \(4, 28, 28\) needs 3136 bytes of data, found 3036",
+    ):
         read_idx(path)
 
 

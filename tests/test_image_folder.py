@@ -211,9 +211,7 @@ def test_structure_errors(tmp_path):
     with pytest.raises(DataError, match=r"nowhere does not exist; set dataset.path"):
         load_image_folder(tmp_path / "nowhere", 12, 3)
     (tmp_path / "flat" / "cat").mkdir(parents=True)
-    with pytest.raises(
-        DataError, match=r"has no train/ folder: expected .*/train/<class>/.*found cat"
-    ):
+    with pytest.raises(DataError, match=r"has no train/ folder: expected .*/train/<class>/.*found cat"):
         load_image_folder(tmp_path / "flat", 12, 3)
     (tmp_path / "noclass" / "train").mkdir(parents=True)
     with pytest.raises(DataError, match=r"train has no class subfolders"):
@@ -225,13 +223,18 @@ def test_single_class_folder_is_refused_before_any_work(tmp_path):
     through the console script, one line naming the folder, the class and the fix, no run artifacts."""
     root = tmp_path / "pics"
     _make_class(root / "train", "cat", np.random.default_rng(0))
-    res = run_cli(["dataset=image_folder", f"dataset.path={root}", "trainer.progress=false",
-                   "hydra.run.dir=run"], tmp_path)
+    res = run_cli(
+        ["dataset=image_folder", f"dataset.path={root}", "trainer.progress=false", "hydra.run.dir=run"], tmp_path
+    )
     assert res.returncode == 2, res.stderr[-2000:]
     assert "Traceback" not in res.stderr
     [line] = [line for line in res.stderr.splitlines() if line.startswith("sslrun: error:")]
-    for text in (f"{root / 'train'} has one class folder, 'cat'", "at least two",
-                 "train/cat/*.png and train/dog/*.png", f"{root / 'unlabeled'}/"):
+    for text in (
+        f"{root / 'train'} has one class folder, 'cat'",
+        "at least two",
+        "train/cat/*.png and train/dog/*.png",
+        f"{root / 'unlabeled'}/",
+    ):
         assert text in line, text
     run = tmp_path / "run"
     for artifact in ("pretext", "downstream", "metrics.json", "report.md", "results.csv", "figures"):

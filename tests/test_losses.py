@@ -45,10 +45,7 @@ def nt_xent_reference(z1, z2, temperature):
 
 
 def byol_reference(p, z):
-    cos = [
-        a @ b / np.linalg.norm(a) / np.linalg.norm(b)
-        for a, b in zip(p.astype(np.float64), z, strict=True)
-    ]
+    cos = [a @ b / np.linalg.norm(a) / np.linalg.norm(b) for a, b in zip(p.astype(np.float64), z, strict=True)]
     return np.mean([2 - 2 * c for c in cos])
 
 
@@ -78,7 +75,9 @@ def vicreg_reference(z1, z2, sim=25.0, var=25.0, cov=1.0, eps=1e-4):
 
 
 def simsiam_reference(p, z):
-    return -np.mean([a @ b / np.linalg.norm(a) / np.linalg.norm(b) for a, b in zip(p.astype(np.float64), z, strict=True)])
+    return -np.mean(
+        [a @ b / np.linalg.norm(a) / np.linalg.norm(b) for a, b in zip(p.astype(np.float64), z, strict=True)]
+    )
 
 
 def info_nce_reference(anchors, candidates, temperature):
@@ -195,8 +194,9 @@ def test_nearest_neighbours_against_loops_and_without_gradient():
     support = RNG.normal(size=(11, 5)).astype(np.float32)
     np.testing.assert_allclose(nearest_neighbours(Z1, support).numpy(), nearest_reference(Z1, support), atol=1e-6)
     exact = nearest_neighbours(3.0 * support[[4, 2, 9]], support).numpy()  # a row's nearest is itself
-    np.testing.assert_allclose(exact, support[[4, 2, 9]] / np.linalg.norm(support[[4, 2, 9]], axis=1, keepdims=True),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        exact, support[[4, 2, 9]] / np.linalg.norm(support[[4, 2, 9]], axis=1, keepdims=True), atol=1e-6
+    )
     z, queue = tf.Variable(Z1), tf.Variable(support)
     with tf.GradientTape() as tape:
         loss = nnclr_loss(nearest_neighbours(z, queue), z, 0.1)
@@ -288,9 +288,7 @@ def test_decreases_under_a_few_optimizer_steps(name, optimizer):
     predictor = keras.layers.Dense(8)  # BYOL's online predictor; unused by the others
     v1, v2 = synthetic_views()
     projector(v1), predictor(projector(v1))
-    variables = projector.trainable_variables + (
-        predictor.trainable_variables if name in PREDICTED else []
-    )
+    variables = projector.trainable_variables + (predictor.trainable_variables if name in PREDICTED else [])
     opt = keras.optimizers.SGD(0.05) if optimizer == "sgd" else keras.optimizers.Adam(1e-2)
 
     def compute():

@@ -117,10 +117,19 @@ def test_the_method_in_its_own_file_and_yaml_trains_and_evaluates_end_to_end(tmp
     (tmp_path / "plugin/align_uniform_plugin.py").write_text(PLUGIN)
     path = [str(tmp_path / "plugin"), str(Path(__file__).parent), os.environ.get("PYTHONPATH")]
     env = {"SSLRUN_PLUGINS": "align_uniform_plugin", "PYTHONPATH": os.pathsep.join(filter(None, path))}
-    args = ["experiment=smoke", f"pretext={NAME}", f"hydra.searchpath=[file://{conf_folder(tmp_path)}]",
-            "trainer.progress=false", "tensorboard=false", "pretext.cache=false", "trainer.epochs=1",
-            "trainer.steps_per_epoch=4", "downstream.unfrozen_epochs=1", "downstream.evals=[finetune]",
-            "hydra.run.dir=run"]
+    args = [
+        "experiment=smoke",
+        f"pretext={NAME}",
+        f"hydra.searchpath=[file://{conf_folder(tmp_path)}]",
+        "trainer.progress=false",
+        "tensorboard=false",
+        "pretext.cache=false",
+        "trainer.epochs=1",
+        "trainer.steps_per_epoch=4",
+        "downstream.unfrozen_epochs=1",
+        "downstream.evals=[finetune]",
+        "hydra.run.dir=run",
+    ]
     res = run_cli(args, tmp_path, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "run"
@@ -142,4 +151,5 @@ def test_an_unimportable_plugin_is_one_line_naming_it(tmp_path):
     assert res.returncode == 2, res.stderr[-2000:]
     assert res.stderr.strip().splitlines() == [
         "sslrun: error: SSLRUN_PLUGINS='no_such_module': cannot import 'no_such_module' (No module named "
-        "'no_such_module'); put the folder that holds it on PYTHONPATH, or install it"]
+        "'no_such_module'); put the folder that holds it on PYTHONPATH, or install it"
+    ]

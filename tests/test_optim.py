@@ -44,10 +44,12 @@ def test_unknown_schedule_and_optimizer_are_named():
 
 @pytest.mark.parametrize("warmup", [-1, 2, 5])
 def test_warmup_must_be_shorter_than_the_run(warmup):
-    cfg = _compose(["experiment=smoke", "trainer.epochs=2", "trainer.lr_schedule=cosine",
-                    f"trainer.warmup_epochs={warmup}"])
-    with pytest.raises(SslrunError, match=f"trainer.warmup_epochs={warmup}: must be at least 0 and less than "
-                                          "trainer.epochs=2"):
+    cfg = _compose(
+        ["experiment=smoke", "trainer.epochs=2", "trainer.lr_schedule=cosine", f"trainer.warmup_epochs={warmup}"]
+    )
+    with pytest.raises(
+        SslrunError, match=f"trainer.warmup_epochs={warmup}: must be at least 0 and less than trainer.epochs=2"
+    ):
         check_config(cfg)
 
 

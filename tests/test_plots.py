@@ -18,10 +18,20 @@ LABELED = {"10": 100, "100": 1000}
 
 
 def results(repeats: int = 5) -> list[dict]:
-    return [{"eval": e, "budget": b, "labeled": LABELED[b], "repeat": r, "test_accuracy": v,
-             "test_loss": 0.5, "seconds": 1.0}
-            for e, by_budget in ACC.items() for b, values in by_budget.items()
-            for r, v in enumerate(values[:repeats])]
+    return [
+        {
+            "eval": e,
+            "budget": b,
+            "labeled": LABELED[b],
+            "repeat": r,
+            "test_accuracy": v,
+            "test_loss": 0.5,
+            "seconds": 1.0,
+        }
+        for e, by_budget in ACC.items()
+        for b, values in by_budget.items()
+        for r, v in enumerate(values[:repeats])
+    ]
 
 
 def assert_png(path: Path, returned: Path) -> None:
@@ -55,16 +65,17 @@ def test_one_eval_one_budget_nan_and_groups(tmp_path):
 
 def test_training_curves_pretext_and_downstream(tmp_path):
     pre = tmp_path / "pretext.csv"
-    pre.write_text("epoch,accuracy,learning_rate,loss,val_accuracy,val_loss\n"
-                   "0,0.5,0.001,1.2,0.55,1.1\n1,0.7,0.001,nan,0.72,0.9\n2,0.8,0.001,0.6,0.79,0.7\n")
+    pre.write_text(
+        "epoch,accuracy,learning_rate,loss,val_accuracy,val_loss\n"
+        "0,0.5,0.001,1.2,0.55,1.1\n1,0.7,0.001,nan,0.72,0.9\n2,0.8,0.001,0.6,0.79,0.7\n"
+    )
     down = tmp_path / "downstream.csv"
     lines = ["eval,budget,repeat,phase,epoch,loss,accuracy,val_loss,val_accuracy"]
     for budget in ("10", "100"):
         for repeat in (0, 1):
             for name, phases in (("finetune", ("frozen", "unfrozen")), ("scratch", ("train",))):
                 for phase in phases:
-                    lines += [f"{name},{budget},{repeat},{phase},{e},{1 / (e + 1)},{0.5 + e / 10},,"
-                              for e in range(3)]
+                    lines += [f"{name},{budget},{repeat},{phase},{e},{1 / (e + 1)},{0.5 + e / 10},," for e in range(3)]
     down.write_text("\n".join(lines) + "\n")
     ds_rows = plots.read_history(down)
     by_line = plots._curves_of(ds_rows)
@@ -109,8 +120,7 @@ def test_pretext_example_figures(tmp_path, channels):
     assert_png(out, plots.plot_view_pairs(images, rng.random(images.shape), out))
     out = tmp_path / "colour.png"
     gray = images[..., :1]
-    assert_png(out, plots.plot_colorization_examples(gray, rng.random((6, 12, 12, 3)),
-                                                     rng.random((6, 12, 12, 3)), out))
+    assert_png(out, plots.plot_colorization_examples(gray, rng.random((6, 12, 12, 3)), rng.random((6, 12, 12, 3)), out))
 
 
 def test_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):

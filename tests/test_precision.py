@@ -50,14 +50,17 @@ AMX = {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
 AVX2 = {"avx2", "fma"}
 
 
-@pytest.mark.parametrize(("gpu", "flags", "onednn", "policy", "why"), [
-    (None, AMX, True, "mixed_bfloat16", "natively (amx_bf16, avx512_bf16) through oneDNN"),
-    (None, {"avx512f", "avx512_bf16"}, True, "mixed_bfloat16", "natively (avx512_bf16)"),
-    (None, AMX, False, "float32", "oneDNN kernels are off"),
-    (None, AVX2, True, "float32", "no native bfloat16"),
-    ((8, 0), AVX2, False, "mixed_bfloat16", "compute capability 8.0 computes bfloat16"),
-    ((7, 5), AMX, True, "float32", "7.5 has no native bfloat16"),
-])
+@pytest.mark.parametrize(
+    ("gpu", "flags", "onednn", "policy", "why"),
+    [
+        (None, AMX, True, "mixed_bfloat16", "natively (amx_bf16, avx512_bf16) through oneDNN"),
+        (None, {"avx512f", "avx512_bf16"}, True, "mixed_bfloat16", "natively (avx512_bf16)"),
+        (None, AMX, False, "float32", "oneDNN kernels are off"),
+        (None, AVX2, True, "float32", "no native bfloat16"),
+        ((8, 0), AVX2, False, "mixed_bfloat16", "compute capability 8.0 computes bfloat16"),
+        ((7, 5), AMX, True, "float32", "7.5 has no native bfloat16"),
+    ],
+)
 def test_auto_precision_follows_the_hardware(gpu, flags, onednn, policy, why):
     from sslrun.precision import choose_precision
 
@@ -70,7 +73,9 @@ def test_cpu_flags_from_proc_cpuinfo(tmp_path):
     from sslrun.tfboot import cpu_flags
 
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nmodel name\t: EPYC\nflags\t\t: fpu avx2 fma\n\nprocessor\t: 1\nflags\t: fpu avx2 fma\n")
+    info.write_text(
+        "processor\t: 0\nmodel name\t: EPYC\nflags\t\t: fpu avx2 fma\n\nprocessor\t: 1\nflags\t: fpu avx2 fma\n"
+    )
     assert cpu_flags(info) == {"fpu", "avx2", "fma"}
     assert cpu_flags(tmp_path / "missing") == set()
 
@@ -85,8 +90,9 @@ def test_explicit_bfloat16_on_a_cpu_without_it_warns(monkeypatch, caplog):
     assert precision.resolve_precision("auto")[0] == "float32"
 
 
-@pytest.mark.parametrize(("env", "on", "who"), [({}, True, "sslrun's default on x86"),
-                                                 ({"TF_ENABLE_ONEDNN_OPTS": "0"}, False, "set by you")])
+@pytest.mark.parametrize(
+    ("env", "on", "who"), [({}, True, "sslrun's default on x86"), ({"TF_ENABLE_ONEDNN_OPTS": "0"}, False, "set by you")]
+)
 def test_onednn_is_turned_on_unless_the_user_said(monkeypatch, env, on, who):
     import sslrun.tfboot as tfboot
 

@@ -18,8 +18,13 @@ register_schemas()
 register_help(conf_dir())
 
 PRESETS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
-SEEDS = ["seed000_fashion_rotation", "seed001_mnist_rotation", "seed002_stl10_simclr",
-         "seed003_cifar10_colorization", "seed004_mnist_rotation_150"]
+SEEDS = [
+    "seed000_fashion_rotation",
+    "seed001_mnist_rotation",
+    "seed002_stl10_simclr",
+    "seed003_cifar10_colorization",
+    "seed004_mnist_rotation_150",
+]
 
 
 def _compose(overrides: list[str]):
@@ -35,8 +40,9 @@ def test_every_seed_document_has_a_preset_and_a_plus_version():
 def test_first_comment_line_is_the_command(name):
     lines = (conf_dir() / "experiment" / f"{name}.yaml").read_text().splitlines()
     assert lines[0] == "# @package _global_"
-    assert lines[1].startswith(f"# sslrun -m experiment={name}" if _is_sweep(name) else
-                               f"# sslrun experiment={name}  -- ")
+    assert lines[1].startswith(
+        f"# sslrun -m experiment={name}" if _is_sweep(name) else f"# sslrun experiment={name}  -- "
+    )
     if name.startswith("seed"):
         assert "document" in lines[1]  # and what the document reports
 
@@ -44,11 +50,21 @@ def test_first_comment_line_is_the_command(name):
 def _tiny(cfg, data_root: Path, tmp_path: Path) -> list[str]:
     """Scale a preset down to one step of everything on the data set's fixture, keeping its protocol's shape."""
     d = cfg.downstream
-    out = [f"cache_dir={tmp_path / 'cache'}", "dataset.download=false", "trainer.epochs=1",
-           "trainer.steps_per_epoch=1", "trainer.batch_size=8", "trainer.progress=false", "tensorboard=false",
-           "downstream.repeats=2" if d.repeats > 1 else "downstream.repeats=1", "downstream.batch_size=8",
-           "downstream.linear_epochs=2", "downstream.label_budgets=null", "downstream.knn_k=3",
-           *FIXTURES[cfg.dataset.name][0](data_root)]
+    out = [
+        f"cache_dir={tmp_path / 'cache'}",
+        "dataset.download=false",
+        "trainer.epochs=1",
+        "trainer.steps_per_epoch=1",
+        "trainer.batch_size=8",
+        "trainer.progress=false",
+        "tensorboard=false",
+        "downstream.repeats=2" if d.repeats > 1 else "downstream.repeats=1",
+        "downstream.batch_size=8",
+        "downstream.linear_epochs=2",
+        "downstream.label_budgets=null",
+        "downstream.knn_k=3",
+        *FIXTURES[cfg.dataset.name][0](data_root),
+    ]
     if len(d.evals) > 1 and "scratch" in d.evals:  # scratch is finetune's code path on a fresh encoder: spare it
         out.append("downstream.evals=[" + ",".join(e for e in d.evals if e != "scratch") + "]")
     if cfg.trainer.warmup_epochs:  # a warm-up must be shorter than the one epoch

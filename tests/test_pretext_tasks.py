@@ -1,6 +1,5 @@
 """Every registered pretext task: a one-epoch run on synthetic data through the real config and artifacts."""
 
-
 import numpy as np
 import pytest
 from conftest import run_cli
@@ -27,10 +26,21 @@ TWO_VIEW = [name for name in PRETEXTS.names() if issubclass(PRETEXTS.get(name), 
 
 
 def _cfg(name: str, tmp_path, channels: int, extra=()):
-    overrides = [f"pretext={name}", "dataset=synthetic", f"dataset.channels={channels}", "dataset.train_size=200",
-                 "dataset.test_size=50", "encoder.width=0.25", "trainer.epochs=1", "trainer.batch_size=32",
-                 "trainer.progress=false", "downstream.labels_per_class=3", "downstream.val_per_class=2",
-                 f"cache_dir={tmp_path}", *extra]
+    overrides = [
+        f"pretext={name}",
+        "dataset=synthetic",
+        f"dataset.channels={channels}",
+        "dataset.train_size=200",
+        "dataset.test_size=50",
+        "encoder.width=0.25",
+        "trainer.epochs=1",
+        "trainer.batch_size=32",
+        "trainer.progress=false",
+        "downstream.labels_per_class=3",
+        "downstream.val_per_class=2",
+        f"cache_dir={tmp_path}",
+        *extra,
+    ]
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return compose("config", overrides=overrides)
 
@@ -59,7 +69,9 @@ def test_one_epoch_on_synthetic_writes_loadable_encoder(name, tmp_path):
 def test_every_task_is_a_pretext_task_with_the_schema_its_yaml_extends(name):
     task = PRETEXTS.get(name)
     assert issubclass(task, PretextTask) and task.task_name == name and task.schema is PRETEXT_SCHEMAS.get(name)
-    assert sorted(p.stem for p in (conf_dir() / "pretext").glob("*.yaml")) == PRETEXTS.names() == PRETEXT_SCHEMAS.names()
+    assert (
+        sorted(p.stem for p in (conf_dir() / "pretext").glob("*.yaml")) == PRETEXTS.names() == PRETEXT_SCHEMAS.names()
+    )
 
 
 def test_a_task_that_names_another_schema_than_the_stored_one_is_refused(monkeypatch):
@@ -72,8 +84,9 @@ def test_a_task_that_names_another_schema_than_the_stored_one_is_refused(monkeyp
     class Unpaired(TwoViewTask):
         pass  # TwoViewConfig
 
-    with pytest.raises(ValueError, match="'unpaired' names TwoViewConfig as its schema, but /schema/pretext/unpaired "
-                                         "is SimCLRConfig"):
+    with pytest.raises(
+        ValueError, match="'unpaired' names TwoViewConfig as its schema, but /schema/pretext/unpaired is SimCLRConfig"
+    ):
         PRETEXTS.register("unpaired")(Unpaired)
     assert "unpaired" not in PRETEXTS
 
@@ -130,7 +143,11 @@ def test_rotation_conv_head_folds_flat_features_back_into_the_map():
     logits = task(np.zeros((2, 28, 28, 1), "float32"))
     # seed 001's model_pre: Conv(16, stride 2) on 3x3x32 -> 2x2x16 -> 64 -> Dense(4)
     assert logits.shape == (2, 4) and [tuple(layer.output.shape[1:]) for layer in task.head.layers] == [
-        (3, 3, 32), (2, 2, 16), (64,), (4,)]
+        (3, 3, 32),
+        (2, 2, 16),
+        (64,),
+        (4,),
+    ]
     with pytest.raises(ValueError, match="pretext.head_conv=16 needs an encoder that ends by flattening"):
         RotationTask.create(build_encoder("small_cnn", (28, 28, 1), 0.25), head_conv=16)
 
@@ -168,9 +185,20 @@ def test_smaller_views_train_an_encoder_for_the_full_images(tmp_path):
 
 
 def test_view_size_with_a_flattening_encoder_is_refused(tmp_path):
-    res = run_cli(["pretext=simclr", "encoder=seed004_cnn", "dataset=synthetic", "dataset.train_size=200",
-                   "downstream.labels_per_class=3", "downstream.val_per_class=2",
-                   "pretext.augment.size=20", "hydra.run.dir=r", "trainer.progress=false"], tmp_path)
+    res = run_cli(
+        [
+            "pretext=simclr",
+            "encoder=seed004_cnn",
+            "dataset=synthetic",
+            "dataset.train_size=200",
+            "downstream.labels_per_class=3",
+            "downstream.val_per_class=2",
+            "pretext.augment.size=20",
+            "hydra.run.dir=r",
+            "trainer.progress=false",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 2, res.stderr
     assert "pretext.augment.size: encoder 'seed004_cnn' flattens a fixed grid" in res.stderr
     assert not (tmp_path / "r/pretext/COMPLETE").exists()

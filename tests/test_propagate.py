@@ -97,8 +97,13 @@ def test_softmax_regression_learns_the_arcs_from_propagated_labels():
 def test_propagate_eval_shares_the_pool_graph_across_draws(classifier):
     d = _downstream(propagate_classifier=classifier)
     raw = make_synthetic(600, 300, 0.05)
+
     # a fixed "encoder": the mean pixel per column, where the class sets the shape's x position
-    enc = lambda: keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 3)))])  # noqa: E731,E501
+    def enc():
+        return keras.Sequential(
+            [keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 3)))]
+        )
+
     cache: dict = {}
     accs = []
     for repeat in range(2):

@@ -16,10 +16,12 @@ from tests.test_evals import _downstream
 def _updates(history: list[dict]) -> dict[str, int]:
     """Updates that reached the encoder and the head, and the encoder parameters that trained."""
     enc = [r for r in history if r["encoder_trainable_params"] > 0]
-    return {"encoder": sum(r["updates"] for r in enc),
-            "head": sum(r["updates"] for r in history if r["head_trainable_params"] > 0),
-            "encoder_params": max((r["encoder_trainable_params"] for r in enc), default=0),
-            "rates": sorted({(r["phase"], r["peak_lr"]) for r in history})}
+    return {
+        "encoder": sum(r["updates"] for r in enc),
+        "head": sum(r["updates"] for r in history if r["head_trainable_params"] > 0),
+        "encoder_params": max((r["encoder_trainable_params"] for r in enc), default=0),
+        "rates": sorted({(r["phase"], r["peak_lr"]) for r in history}),
+    }
 
 
 def _arms(**overrides) -> tuple[dict, dict]:

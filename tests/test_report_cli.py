@@ -26,8 +26,7 @@ def accuracies(pretext: str, budget: str) -> dict[str, list[float]]:
     return {"finetune": finetune, "scratch": scratch}
 
 
-def make_run(run: Path, overrides: list[str] | None, acc: dict[str, list[float]],
-             budget: str) -> None:
+def make_run(run: Path, overrides: list[str] | None, acc: dict[str, list[float]], budget: str) -> None:
     run.mkdir(parents=True)
     if overrides is not None:
         (run / ".hydra").mkdir()
@@ -59,8 +58,7 @@ def report(args: list[str], tmp_path: Path) -> str:
 def test_markdown_and_out_dir(sweep, tmp_path):
     out = tmp_path / "report"
     md = report([str(sweep), "--out", str(out)], tmp_path)
-    assert ("Grouped by: `pretext`, `downstream.labels_per_class`. "
-            "Common overrides: `dataset=mnist`.") in md
+    assert ("Grouped by: `pretext`, `downstream.labels_per_class`. Common overrides: `dataset=mnist`.") in md
     rows = [line for line in md.splitlines() if line.startswith("| pretext=")]
     assert [r.split(" | ")[0].removeprefix("| ") for r in rows] == [g for g in GROUPS for _ in "ab"]
     mean = 100 * np.mean(accuracies("simclr", "100")["finetune"])
@@ -75,7 +73,12 @@ def test_markdown_and_out_dir(sweep, tmp_path):
         data = (out / name).read_bytes()
         assert data[:8] == PNG and len(data) > 1024, name
     assert sorted(p.name for p in out.iterdir()) == [  # and no temp files
-        "boxplots.png", "label_efficiency.png", "report.md", "summary.csv", "summary.json"]
+        "boxplots.png",
+        "label_efficiency.png",
+        "report.md",
+        "summary.csv",
+        "summary.json",
+    ]
 
 
 def test_csv_and_json_rows(sweep, tmp_path):
@@ -83,7 +86,8 @@ def test_csv_and_json_rows(sweep, tmp_path):
     assert list(rows[0]) == report_cli.COLUMNS
     budgets = ["10", "100"] * 2
     assert [(r["group"], r["eval"], r["budget"]) for r in rows] == [
-        (g, e, b) for g, b in zip(GROUPS, budgets, strict=True) for e in ("finetune", "scratch")]
+        (g, e, b) for g, b in zip(GROUPS, budgets, strict=True) for e in ("finetune", "scratch")
+    ]
     first = accuracies("rotation", "10")
     assert float(rows[0]["mean_pct"]) == pytest.approx(100 * np.mean(first["finetune"]))
     assert float(rows[1]["mean_pct"]) == pytest.approx(100 * np.mean(first["scratch"]))
@@ -92,7 +96,8 @@ def test_csv_and_json_rows(sweep, tmp_path):
     # two of the four runs, both simclr: pretext is common now, only the budget varies
     data = json.loads(report([str(sweep / "2"), str(sweep / "3"), "--format", "json"], tmp_path))
     assert [d["group"] for d in data] == ["downstream.labels_per_class=10"] * 2 + [
-        "downstream.labels_per_class=100"] * 2
+        "downstream.labels_per_class=100"
+    ] * 2
     ft, diff = data[0], np.array(SCRATCH_GAP)
     assert ft["labeled"] == 100 and ft["n"] == 3 and ft["runs"] == 1 and ft["n_pairs"] == 3
     assert ft["mean_pct"] == pytest.approx(100 * np.mean(accuracies("simclr", "10")["finetune"]))
@@ -105,7 +110,9 @@ def test_figures_group_without_the_budget_keys(sweep):
     varying, _ = report_cli.split_overrides(runs)
     groups = report_cli.figure_groups(runs, varying)
     assert {k: [r.path.name for r in v] for k, v in groups.items()} == {
-        "pretext=rotation": ["0", "1"], "pretext=simclr": ["2", "3"]}
+        "pretext=rotation": ["0", "1"],
+        "pretext=simclr": ["2", "3"],
+    }
     assert list(report_cli.figure_groups(runs[:2], ["downstream.labels_per_class"])) == [""]
 
 
@@ -119,7 +126,11 @@ def test_seed_groups_missing_override_and_pool(tmp_path):
     varying, common = report_cli.split_overrides(runs)
     assert varying == ["dataset", "seed"] and common == {}
     assert list(report_cli.group_runs(runs, varying)) == [
-        "dataset=mnist seed=0", "dataset=mnist seed=1", "dataset=mnist seed=-", "dataset=- seed=-"]
+        "dataset=mnist seed=0",
+        "dataset=mnist seed=1",
+        "dataset=mnist seed=-",
+        "dataset=- seed=-",
+    ]
     varying, common = report_cli.split_overrides(runs[:3], pool=("seed",))
     assert varying == [] and common == {"dataset": "mnist"}
     rows = report_cli.table_rows(report_cli.group_runs(runs[:3], varying))
@@ -129,12 +140,21 @@ def test_seed_groups_missing_override_and_pool(tmp_path):
 
 
 def test_pooled_repeats_pair_within_run_and_repeat():
-    rows = [{"eval": e, "budget": "10", "repeat": r, "test_accuracy": 0.5}
-            for e in ("finetune", "scratch") for r in (0, 1)]
+    rows = [
+        {"eval": e, "budget": "10", "repeat": r, "test_accuracy": 0.5} for e in ("finetune", "scratch") for r in (0, 1)
+    ]
     runs = [report_cli.Run(Path(str(i)), {}, rows) for i in range(2)]
     ids = [(row["eval"], row["repeat"]) for row in report_cli.pooled_rows(runs)]
-    assert ids == [("finetune", 0), ("finetune", 1), ("scratch", 0), ("scratch", 1),
-                   ("finetune", 2), ("finetune", 3), ("scratch", 2), ("scratch", 3)]
+    assert ids == [
+        ("finetune", 0),
+        ("finetune", 1),
+        ("scratch", 0),
+        ("scratch", 1),
+        ("finetune", 2),
+        ("finetune", 3),
+        ("scratch", 2),
+        ("scratch", 3),
+    ]
 
 
 def test_missing_path_and_dir_without_results(tmp_path):

@@ -21,11 +21,25 @@ def run(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("select")
     _image_folder(tmp / "data")
     run_dir = tmp / "run"
-    args = ["experiment=smoke", "dataset=image_folder", f"dataset.path={tmp / 'data'}", f"dataset.image_size={SIZE}",
-            "dataset.channels=1", "trainer.progress=false", "tensorboard=false", "pretext.cache=false",
-            "trainer.batch_size=16", "trainer.steps_per_epoch=4", "trainer.epochs=1", "downstream.draw=typiclust",
-            "downstream.labels_per_class=null", "downstream.num_labels=6", "downstream.repeats=2",
-            "downstream.evals=[knn]", f"hydra.run.dir={run_dir}"]
+    args = [
+        "experiment=smoke",
+        "dataset=image_folder",
+        f"dataset.path={tmp / 'data'}",
+        f"dataset.image_size={SIZE}",
+        "dataset.channels=1",
+        "trainer.progress=false",
+        "tensorboard=false",
+        "pretext.cache=false",
+        "trainer.batch_size=16",
+        "trainer.steps_per_epoch=4",
+        "trainer.epochs=1",
+        "downstream.draw=typiclust",
+        "downstream.labels_per_class=null",
+        "downstream.num_labels=6",
+        "downstream.repeats=2",
+        "downstream.evals=[knn]",
+        f"hydra.run.dir={run_dir}",
+    ]
     proc = run_cli(args, tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp / "round1"
@@ -53,15 +67,29 @@ def test_sslrun_select_picks_what_the_study_labeled_in_repeat_0(run):
     assert len(picked) == 6 and picked == labeled
     assert (run["out"] / "to_label.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in (run["out"] / "train").iterdir()) == sorted(
-        p.name for p in (run["tmp"] / "data" / "train").iterdir())
+        p.name for p in (run["tmp"] / "data" / "train").iterdir()
+    )
     assert not any((run["out"] / "train").rglob("*.*"))  # empty: the user moves the labeled files in
 
 
 @pytest.mark.parametrize("strategy", ["typiclust", "probcover", "kcenter", "random"])
 def test_exclude_never_picks_an_excluded_file_again(run, strategy, tmp_path):
     out = tmp_path / "round2"
-    proc = run_cli([str(run["run_dir"]), "--budget", "20", "--strategy", strategy, "--exclude",
-                    str(run["out"] / "to_label.csv"), "--out", str(out)], run["tmp"], exe="sslrun-select")
+    proc = run_cli(
+        [
+            str(run["run_dir"]),
+            "--budget",
+            "20",
+            "--strategy",
+            strategy,
+            "--exclude",
+            str(run["out"] / "to_label.csv"),
+            "--out",
+            str(out),
+        ],
+        run["tmp"],
+        exe="sslrun-select",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     first = {str(Path(p).resolve()) for p in _column(run["out"] / "to_label.csv", "path")}
     second = [str(Path(p).resolve()) for p in _column(out / "to_label.csv", "path")]
@@ -70,9 +98,11 @@ def test_exclude_never_picks_an_excluded_file_again(run, strategy, tmp_path):
 
 
 def test_errors_are_one_line(run, tmp_path):
-    for args, said in (([str(run["run_dir"]), "--budget", "3", "--exclude", str(tmp_path / "none.csv")], "no such file"),
-                       ([str(run["run_dir"]), "--budget", "100000"], "lower the budget"),
-                       ([str(tmp_path), "--budget", "3"], "is not a run directory")):
+    for args, said in (
+        ([str(run["run_dir"]), "--budget", "3", "--exclude", str(tmp_path / "none.csv")], "no such file"),
+        ([str(run["run_dir"]), "--budget", "100000"], "lower the budget"),
+        ([str(tmp_path), "--budget", "3"], "is not a run directory"),
+    ):
         proc = run_cli(args + ["--out", str(tmp_path / "o")], run["tmp"], exe="sslrun-select")
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("sslrun-select: error: "), proc.stderr

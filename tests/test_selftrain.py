@@ -24,8 +24,9 @@ def test_pseudo_labels_keep_only_confident_rows():
     # each 1x1 "image" holds its class probabilities as pixels (x 255); the model returns their logarithm
     probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.5, 0.5]])
     x = np.round(probs * 255).astype(np.uint8).reshape(4, 1, 1, 2)
-    model = keras.Sequential([keras.Input((1, 1, 2)), keras.layers.Flatten(),
-                              keras.layers.Lambda(lambda f: keras.ops.log(f))])
+    model = keras.Sequential(
+        [keras.Input((1, 1, 2)), keras.layers.Flatten(), keras.layers.Lambda(lambda f: keras.ops.log(f))]
+    )
     keep, classes = pseudo_labels(model, x, 0.75)
     assert keep.tolist() == [0, 2] and classes.tolist() == [0, 1]
     keep, classes = pseudo_labels(model, x, 0.0)
@@ -48,12 +49,20 @@ def test_student_labeled_set_is_labels_plus_kept_pool_rows():
 
 
 @pytest.mark.parametrize("teacher", ["finetune", "propagate"])
-@pytest.mark.parametrize("threshold,expect_pool", [(0.0, True), (1.01, False)])  # 1.01: past any confidence (the CLI refuses it; the eval must still cope)
+@pytest.mark.parametrize(
+    "threshold,expect_pool", [(0.0, True), (1.01, False)]
+)  # 1.01: past any confidence (the CLI refuses it; the eval must still cope)
 def test_selftrain_trains_teacher_then_student_on_pseudo_labels(teacher, threshold, expect_pool):
     raw = make_synthetic(600, 300, 0.05)
     splits = make_splits(raw, 3, 2, seed=0, num_classes=10)
-    d = _downstream(frozen_epochs=15, unfrozen_epochs=1, selftrain_threshold=threshold, selftrain_epochs=2,
-                    frozen_lr=0.05, selftrain_teacher=teacher)
+    d = _downstream(
+        frozen_epochs=15,
+        unfrozen_epochs=1,
+        selftrain_threshold=threshold,
+        selftrain_epochs=2,
+        frozen_lr=0.05,
+        selftrain_teacher=teacher,
+    )
     cache: dict = {}
     out = EVALS.get("selftrain")(EvalInputs(_column_means, _column_means, splits, d, seed=0, cache=cache))
     phases = [r["phase"] for r in out["history"]]
@@ -64,7 +73,9 @@ def test_selftrain_trains_teacher_then_student_on_pseudo_labels(teacher, thresho
     if not expect_pool:
         assert out["pseudo_labeled"] == 0
     else:
-        assert out["pseudo_labeled"] == n_pool if teacher == "finetune" else 0.9 * n_pool <= out["pseudo_labeled"] < n_pool
+        assert (
+            out["pseudo_labeled"] == n_pool if teacher == "finetune" else 0.9 * n_pool <= out["pseudo_labeled"] < n_pool
+        )
     assert any(key[0] == "propagate" for key in cache) == (teacher == "propagate")
     assert 0.0 <= out["teacher_test_accuracy"] <= 1.0 and np.isfinite(out["test_loss"])
     assert out["test_accuracy"] > 0.5, out["test_accuracy"]
@@ -89,8 +100,7 @@ def test_image_batches_carry_loss_weights():
     from sslrun.data.pipeline import image_batches
 
     x = np.arange(6 * 4, dtype=np.uint8).reshape(6, 2, 2, 1)
-    xb, yb, wb = next(iter(image_batches(x, np.arange(6), batch_size=6, shuffle=False,
-                                         weights=np.linspace(0, 1, 6))))
+    xb, yb, wb = next(iter(image_batches(x, np.arange(6), batch_size=6, shuffle=False, weights=np.linspace(0, 1, 6))))
     np.testing.assert_allclose(wb.numpy(), np.linspace(0, 1, 6), rtol=1e-6)
     assert yb.numpy().tolist() == list(range(6)) and xb.shape == (6, 2, 2, 1)
     with pytest.raises(ValueError, match=r"weights: one per labeled image \(6\), got 5"):

@@ -27,7 +27,9 @@ def test_reproducible_by_seed_and_repeat():
 
 def test_budget_larger_than_class_names_class_and_counts():
     y = np.repeat(np.arange(3), [10, 4, 10])
-    with pytest.raises(DataError, match=r"class 1 \(cat\) has 4 training images, fewer than the 3 labeled \+ 2 validation"):
+    with pytest.raises(
+        DataError, match=r"class 1 \(cat\) has 4 training images, fewer than the 3 labeled \+ 2 validation"
+    ):
         draw_stratified(y, 3, 2, seed=0, class_names=("ant", "cat", "dog"))
 
 
@@ -43,12 +45,15 @@ def test_label_fraction_per_class():
     assert np.bincount(y[lab]).tolist() == [10, 4, 1]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({}, "exactly one label budget, got none"),
-    ({"labels_per_class": 5, "num_labels": 50}, "got labels_per_class, num_labels"),
-    ({"label_fraction": 1.5}, "label_fraction=1.5"),
-    ({"num_labels": 0}, "num_labels=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, "exactly one label budget, got none"),
+        ({"labels_per_class": 5, "num_labels": 50}, "got labels_per_class, num_labels"),
+        ({"label_fraction": 1.5}, "label_fraction=1.5"),
+        ({"num_labels": 0}, "num_labels=0"),
+    ],
+)
 def test_bad_budgets(kwargs, message):
     with pytest.raises(DataError, match=message):
         Budget(**kwargs)
@@ -82,8 +87,14 @@ def test_unlabeled_pools_and_missing_unlabeled_split():
 
 
 def test_num_classes_from_data_when_null():
-    raw = RawData(np.zeros((30, 2, 2, 1), np.uint8), np.arange(30) % 3, np.zeros((3, 2, 2, 1), np.uint8),
-                  np.arange(3), source="t", class_names=("a", "b", "c"))
+    raw = RawData(
+        np.zeros((30, 2, 2, 1), np.uint8),
+        np.arange(30) % 3,
+        np.zeros((3, 2, 2, 1), np.uint8),
+        np.arange(3),
+        source="t",
+        class_names=("a", "b", "c"),
+    )
     assert make_splits(raw, 2, 1, 0, None).num_classes == 3
 
 
@@ -138,8 +149,9 @@ def test_val_from_test_and_one_validation_source():
     from sslrun.data.splits import LabelDraw
 
     raw = make_synthetic(300, 100, 0.1)
-    s = make_splits(raw, Budget(num_labels=30), LabelDraw(draw="first", val_from_test=40), 0, 10,
-                    pool="train_excluding_labeled")
+    s = make_splits(
+        raw, Budget(num_labels=30), LabelDraw(draw="first", val_from_test=40), 0, 10, pool="train_excluding_labeled"
+    )
     assert s.sizes() == {"pretext": 270, "labeled": 30, "val": 40, "test": 60}
     np.testing.assert_array_equal(s.val_x, raw.x_test[:40])
     np.testing.assert_array_equal(s.labeled_x, raw.x_train[:30])

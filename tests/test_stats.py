@@ -45,8 +45,12 @@ def test_pairs_only_on_common_repeats():
 
 
 def test_summarize_groups_by_eval_and_budget():
-    rows = [{"eval": e, "budget": b, "repeat": r, "test_accuracy": v, "labeled": 10 * int(b)}
-            for e, vals in (("finetune", A), ("scratch", B)) for b in ("1", "5") for r, v in enumerate(vals)]
+    rows = [
+        {"eval": e, "budget": b, "repeat": r, "test_accuracy": v, "labeled": 10 * int(b)}
+        for e, vals in (("finetune", A), ("scratch", B))
+        for b in ("1", "5")
+        for r, v in enumerate(vals)
+    ]
     out = {(s["eval"], s["budget"]): s for s in summarize(rows)}
     assert set(out) == {("finetune", "1"), ("finetune", "5"), ("scratch", "1"), ("scratch", "5")}
     assert out[("finetune", "5")]["labeled"] == 50 and out[("finetune", "1")]["vs_scratch"]["n_pairs"] == 8

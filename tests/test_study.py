@@ -7,9 +7,18 @@ from conftest import run_cli
 
 # frozen_epochs=0: one training phase per model (each phase is a new trace, seconds each); the frozen phase is
 # tested in test_cli and test_evals
-STUDY = ["experiment=smoke", "trainer.progress=false", "trainer.epochs=1", "downstream.frozen_epochs=0",
-         "downstream.unfrozen_epochs=1", "downstream.linear_epochs=5", "downstream.label_budgets=[5,all]",
-         "downstream.repeats=2", "downstream.evals=[finetune,linear,knn,scratch]", "hydra.run.dir=run"]
+STUDY = [
+    "experiment=smoke",
+    "trainer.progress=false",
+    "trainer.epochs=1",
+    "downstream.frozen_epochs=0",
+    "downstream.unfrozen_epochs=1",
+    "downstream.linear_epochs=5",
+    "downstream.label_budgets=[5,all]",
+    "downstream.repeats=2",
+    "downstream.evals=[finetune,linear,knn,scratch]",
+    "hydra.run.dir=run",
+]
 
 
 def test_study_writes_results_stats_figures_and_tensorboard(tmp_path):
@@ -19,7 +28,8 @@ def test_study_writes_results_stats_figures_and_tensorboard(tmp_path):
     rows = list(csv.DictReader(open(run / "results.csv")))
     assert len(rows) == 2 * 2 * 4
     assert {(r["eval"], r["budget"], r["repeat"]) for r in rows} == {
-        (e, b, r) for e in ("finetune", "linear", "knn", "scratch") for b in ("5", "all") for r in ("0", "1")}
+        (e, b, r) for e in ("finetune", "linear", "knn", "scratch") for b in ("5", "all") for r in ("0", "1")
+    }
     labeled = {r["budget"]: int(r["labeled"]) for r in rows}
     assert labeled["5"] == 50 and labeled["all"] == 1200 - 50  # smoke: 1,200 train, 5 validation per class
     metrics = json.loads((run / "metrics.json").read_text())

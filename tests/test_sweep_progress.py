@@ -38,7 +38,10 @@ def test_tick_writes_only_inside_a_sweep(tmp_path, monkeypatch):
     sp.tick("pretext", 2, 2)
     sp.tick("downstream", 1, 4)
     assert json.loads((tmp_path / sp.PROGRESS_FILE).read_text()) == {
-        "method": "rotation", "pretext": [2, 2], "downstream": [1, 4]}
+        "method": "rotation",
+        "pretext": [2, 2],
+        "downstream": [1, 4],
+    }
     assert [p.name for p in tmp_path.iterdir()] == [sp.PROGRESS_FILE]  # no temp file left beside it
     sp.report_to(tmp_path, "rotation")  # back to nothing for the other tests in this process
     monkeypatch.delenv(sp.SWEEP_ENV)
@@ -49,7 +52,8 @@ def test_plain_line_has_counts_elapsed_and_eta_from_this_process_work_only():
     state = sp.SweepState(done=30, total=40, doing="simclr downstream 2/6")
     assert sp.plain_line(state, elapsed=600, done_here=10) == (
         "compare sweep: 30 of 40 (pretext epochs and downstream rows), 10:00 elapsed, about 10 min left "
-        "(simclr downstream 2/6)")
+        "(simclr downstream 2/6)"
+    )
     assert "left" not in sp.plain_line(state, elapsed=5, done_here=0)  # resumed, nothing new yet: no guess
     assert sp._clock(3725) == "1:02:05"
 

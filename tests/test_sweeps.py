@@ -24,8 +24,17 @@ def _metrics(run: Path) -> dict:
 
 
 def test_joblib_2x2_runs_four_jobs_and_trains_pretext_once_per_seed(tmp_path):
-    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY, "trainer.epochs=1",
-            "downstream.unfrozen_epochs=1", "downstream.frozen_epochs=1,2", "seed=0,1", "hydra.sweep.dir=sweep"]
+    args = [
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        *TINY,
+        "trainer.epochs=1",
+        "downstream.unfrozen_epochs=1",
+        "downstream.frozen_epochs=1,2",
+        "seed=0,1",
+        "hydra.sweep.dir=sweep",
+    ]
     res = run_cli(args, tmp_path, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in res.stdout
@@ -46,10 +55,23 @@ def test_joblib_2x2_runs_four_jobs_and_trains_pretext_once_per_seed(tmp_path):
 
 
 def test_optuna_preset_maximises_the_returned_validation_accuracy(tmp_path):
-    args = ["-m", "experiment=hpo_simclr", "dataset=synthetic", "dataset.train_size=400", "dataset.test_size=100",
-            "encoder.width=0.25", "trainer.epochs=1", "trainer.steps_per_epoch=2", "trainer.batch_size=32",
-            "downstream.labels_per_class=5", "downstream.val_per_class=5", "hydra.sweeper.n_trials=2",
-            "trainer.progress=false", "tensorboard=false", "hydra.sweep.dir=sweep"]
+    args = [
+        "-m",
+        "experiment=hpo_simclr",
+        "dataset=synthetic",
+        "dataset.train_size=400",
+        "dataset.test_size=100",
+        "encoder.width=0.25",
+        "trainer.epochs=1",
+        "trainer.steps_per_epoch=2",
+        "trainer.batch_size=32",
+        "downstream.labels_per_class=5",
+        "downstream.val_per_class=5",
+        "hydra.sweeper.n_trials=2",
+        "trainer.progress=false",
+        "tensorboard=false",
+        "hydra.sweep.dir=sweep",
+    ]
     res = run_cli(args, tmp_path, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     best = yaml.safe_load((tmp_path / "sweep/optimization_results.yaml").read_text())
@@ -61,8 +83,11 @@ def test_optuna_preset_maximises_the_returned_validation_accuracy(tmp_path):
 
 
 def test_slurm_preset_requeues_on_timeout(tmp_path):
-    res = run_cli(["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "--cfg", "hydra", "--package",
-                   "hydra.launcher"], tmp_path, timeout=120)
+    res = run_cli(
+        ["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "--cfg", "hydra", "--package", "hydra.launcher"],
+        tmp_path,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     launcher = yaml.safe_load(res.stdout)
     assert launcher["_target_"].endswith("SlurmLauncher") and launcher["partition"] == "gpu"
@@ -91,10 +116,20 @@ def test_submitit_local_requeues_on_sigusr2_and_the_job_resumes(tmp_path):
     requeued job resumes after the last finished epoch and completes."""
     env = {**os.environ, "HOME": str(tmp_path / "home"), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("SSLRUN_CACHE_DIR", None)
-    args = ["-m", "hydra/launcher=local", *TINY, "trainer.epochs=4", "dataset.train_size=6000",
-            "dataset.train_limit=null", "trainer.batch_size=32", "stage=pretext", "hydra.sweep.dir=sweep"]
-    proc = subprocess.Popen(sslrun_exe() + args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    args = [
+        "-m",
+        "hydra/launcher=local",
+        *TINY,
+        "trainer.epochs=4",
+        "dataset.train_size=6000",
+        "dataset.train_limit=null",
+        "trainer.batch_size=32",
+        "stage=pretext",
+        "hydra.sweep.dir=sweep",
+    ]
+    proc = subprocess.Popen(
+        sslrun_exe() + args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         cache = tmp_path / "home/.cache/sslrun/pretext"
         deadline = time.time() + 240
@@ -121,9 +156,9 @@ def test_stop_signal_goes_to_the_handler_installed_before_training(tmp_path):
         model.compile("sgd", "mse")
         ckpt = EpochCheckpoint(tmp_path)
         send = keras.callbacks.LambdaCallback(
-            on_train_batch_end=lambda b, logs: os.kill(os.getpid(), signal.SIGUSR2) if b == 1 else None)
-        model.fit(np.zeros((64, 2)), np.zeros((64, 1)), batch_size=8, epochs=3, verbose=0,
-                  callbacks=[ckpt, send])
+            on_train_batch_end=lambda b, logs: os.kill(os.getpid(), signal.SIGUSR2) if b == 1 else None
+        )
+        model.fit(np.zeros((64, 2)), np.zeros((64, 1)), batch_size=8, epochs=3, verbose=0, callbacks=[ckpt, send])
         assert ckpt.stop_signal == "SIGUSR2" and calls == []  # sslrun's own handler ran during training
         assert not list((tmp_path / "checkpoints").glob("*.npz"))  # the cut-short epoch is not a checkpoint
         ckpt.forward_signal()

@@ -22,10 +22,16 @@ OPTIONS = {
     config.ImageFolderDatasetConfig: "dataset=image_folder",
     **{PRETEXTS.get(name).schema: f"pretext={name}" for name in PRETEXTS.names()},
     config.EncoderConfig: "encoder=small_cnn",
-    config.FinetuneConfig: "downstream=finetune", config.TrainerConfig: "trainer=default",
+    config.FinetuneConfig: "downstream=finetune",
+    config.TrainerConfig: "trainer=default",
 }
-GROUPS = {"dataset": config.DatasetConfig, "pretext": config.PretextConfig, "encoder": config.EncoderConfig,
-          "downstream": config.DownstreamConfig, "trainer": config.TrainerConfig}
+GROUPS = {
+    "dataset": config.DatasetConfig,
+    "pretext": config.PretextConfig,
+    "encoder": config.EncoderConfig,
+    "downstream": config.DownstreamConfig,
+    "trainer": config.TrainerConfig,
+}
 # Free-form strings: a wrong value is a place that does not exist, tested with the data sources and runs.
 PATHS = {"path", "cache_dir", "data_dir", "from"}
 
@@ -74,15 +80,27 @@ CASES = _cases()
 
 def test_the_enumeration_finds_the_options_named_in_the_issue():
     keys = {key for key, _ in CASES}
-    assert {"downstream.optimizer", "trainer.optimizer", "downstream.tta", "pretext.mode", "downstream.evals",
-            "downstream.patience_monitor", "pretext.augment.preset", "dataset.name", "stage"} <= keys
+    assert {
+        "downstream.optimizer",
+        "trainer.optimizer",
+        "downstream.tta",
+        "pretext.mode",
+        "downstream.evals",
+        "downstream.patience_monitor",
+        "pretext.augment.preset",
+        "dataset.name",
+        "stage",
+    } <= keys
     assert len(CASES) >= 25
 
 
 @pytest.mark.parametrize(("key", "overrides"), CASES, ids=[" ".join(o) for _, o in CASES])
 def test_a_wrong_string_value_is_one_line_and_a_clean_exit(key, overrides, tmp_path):
-    res = run_cli(["experiment=smoke", "trainer.progress=false", "tensorboard=false", *overrides,
-                   "hydra.run.dir=run"], tmp_path, timeout=120)
+    res = run_cli(
+        ["experiment=smoke", "trainer.progress=false", "tensorboard=false", *overrides, "hydra.run.dir=run"],
+        tmp_path,
+        timeout=120,
+    )
     assert res.returncode in (1, 2), (res.returncode, res.stderr[-2000:])
     lines = res.stderr.strip().splitlines()
     assert "Traceback" not in res.stderr and len(lines) == 1, res.stderr[-2000:]
@@ -95,21 +113,27 @@ def test_head_conv_on_an_encoder_without_a_feature_map(tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip().splitlines() == [
         "sslrun: error: pretext.head_conv=16 needs an encoder that ends by flattening a feature map (such as "
-        "seed001_cnn); encoder 'small_cnn' ends in GlobalAveragePooling2D: set pretext.head_conv=0"]
+        "seed001_cnn); encoder 'small_cnn' ends in GlobalAveragePooling2D: set pretext.head_conv=0"
+    ]
 
 
 def test_a_misspelt_key_and_a_wrong_type_are_one_line(tmp_path):
-    for arg, said in (("trainr.epochs=3", "Key 'trainr' not in 'Config'"),
-                      ("trainer.epochs=abc", "'abc' of type 'str' could not be converted to Integer"),
-                      ("dataset=nope", "dataset=nope: no such option; available: cifar10, fashion_mnist")):
+    for arg, said in (
+        ("trainr.epochs=3", "Key 'trainr' not in 'Config'"),
+        ("trainer.epochs=abc", "'abc' of type 'str' could not be converted to Integer"),
+        ("dataset=nope", "dataset=nope: no such option; available: cifar10, fashion_mnist"),
+    ):
         res = run_cli(["experiment=smoke", arg], tmp_path, timeout=60)
         assert res.returncode == 1 and res.stderr.count("\n") == 1 and said in res.stderr, res.stderr
 
 
 @pytest.mark.parametrize("override", [f"{group}={name}" for group, names in PLUGINS.items() for name in names])
 def test_a_launcher_without_its_plugin_says_how_to_install_it(override):
-    with pytest.raises(SslrunError, match=r"needs Hydra's hydra-\w+-\w+ plugin, which is not installed: "
-                                          r"pip install 'sslrun\[sweep\]'"):
+    with pytest.raises(
+        SslrunError,
+        match=r"needs Hydra's hydra-\w+-\w+ plugin, which is not installed: "
+        r"pip install 'sslrun\[sweep\]'",
+    ):
         check_plugins(["seed=1", override], installed=lambda module: False)
     check_plugins([override])  # installed here (the test extra includes the sweep plugins)
 

@@ -12,9 +12,19 @@ from sslrun.downstream import workers
 from sslrun.downstream.workers import plan_workers
 
 # two draws x (finetune, knn, scratch): four fits in workers, two knn evaluations in the parent
-DOWN = ["experiment=smoke", "trainer.progress=false", "tensorboard=false", "stage=downstream", "pretext.from=pre",
-        "downstream.frozen_epochs=0", "downstream.unfrozen_epochs=2", "downstream.repeats=2",
-        "downstream.evals=[finetune,knn,scratch]", "downstream.cache=false", "trainer.deterministic=true"]
+DOWN = [
+    "experiment=smoke",
+    "trainer.progress=false",
+    "tensorboard=false",
+    "stage=downstream",
+    "pretext.from=pre",
+    "downstream.frozen_epochs=0",
+    "downstream.unfrozen_epochs=2",
+    "downstream.repeats=2",
+    "downstream.evals=[finetune,knn,scratch]",
+    "downstream.cache=false",
+    "trainer.deterministic=true",
+]
 ROW = ("eval", "budget", "repeat", "labeled", "test_accuracy", "test_loss", "val_accuracy")
 
 
@@ -32,8 +42,15 @@ def _rows(run) -> list[tuple]:
 
 def _on_two_cores(args: list[str], tmp) -> subprocess.CompletedProcess:
     """run_cli on CPUs 0 and 1 only: two workers then get one thread each on any machine."""
-    return subprocess.run(sslrun_exe() + args, cwd=tmp, env=cli_env(tmp), capture_output=True, text=True,
-                          timeout=300, preexec_fn=lambda: os.sched_setaffinity(0, {0, 1}))
+    return subprocess.run(
+        sslrun_exe() + args,
+        cwd=tmp,
+        env=cli_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: os.sched_setaffinity(0, {0, 1}),
+    )
 
 
 def test_plan_workers(monkeypatch):
@@ -55,7 +72,8 @@ def test_workers_match_the_study_in_this_process(pretext):
     assert two.returncode == 0, two.stderr[-3000:]
     assert _rows(pretext / "two") == _rows(pretext / "one")
     assert [(r[0], r[2]) for r in _rows(pretext / "two")] == [
-        (e, r) for r in ("0", "1") for e in ("finetune", "knn", "scratch")]  # the plan's order
+        (e, r) for r in ("0", "1") for e in ("finetune", "knn", "scratch")
+    ]  # the plan's order
     log = (pretext / "two/cli.log").read_text()
     assert "fine-tuning fits in 2 worker processes, 1 thread each" in log
     assert "in 2 worker processes" not in (pretext / "one/cli.log").read_text()
@@ -70,4 +88,3 @@ def test_a_lost_worker_is_named(pretext):
     assert "a downstream worker process died" in res.stderr and "downstream.workers=1" in res.stderr
     assert "Traceback" not in res.stderr
     assert not (pretext / "lost/results.csv").exists() and not (pretext / "lost/metrics.json").exists()
-

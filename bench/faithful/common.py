@@ -45,11 +45,9 @@ def load_data(folder: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.nda
 
 def parser(doc: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="scaled-down run (see the module docstring)")
+    p.add_argument("--quick", action="store_true", help="scaled-down run (see the module docstring)")
     p.add_argument("--out", type=Path, help="write the result as JSON here")
-    p.add_argument("--seed", type=int, default=42,
-                   help="NumPy/TF seed (the documents set none, or R's)")
+    p.add_argument("--seed", type=int, default=42, help="NumPy/TF seed (the documents set none, or R's)")
     return p
 
 

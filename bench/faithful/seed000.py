@@ -43,23 +43,25 @@ def unison_shuffled_copies(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np
 def build_model():
     import keras
 
-    return keras.models.Sequential([
-        keras.Input(shape=[28, 28, 1]),
-        keras.layers.Conv2D(64, 7, activation="relu", padding="same"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(128, 3, activation="relu", padding="same"),
-        keras.layers.Conv2D(128, 3, activation="relu", padding="same"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(256, 3, activation="relu", padding="same"),
-        keras.layers.Conv2D(256, 3, activation="relu", padding="same"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dropout(0.5),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dropout(0.5),
-        keras.layers.Dense(4, activation="softmax"),
-    ])
+    return keras.models.Sequential(
+        [
+            keras.Input(shape=[28, 28, 1]),
+            keras.layers.Conv2D(64, 7, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(128, 3, activation="relu", padding="same"),
+            keras.layers.Conv2D(128, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(256, 3, activation="relu", padding="same"),
+            keras.layers.Conv2D(256, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(4, activation="softmax"),
+        ]
+    )
 
 
 def main() -> None:
@@ -76,7 +78,7 @@ def main() -> None:
     X_test = X_test / 255
     X_val, y_val = X_test[:5000], y_test[:5000]
     X_test, y_test = X_test[5000:], y_test[5000:]
-    X_unlabeled = X_train[10000:10000 + n_unlabeled]
+    X_unlabeled = X_train[10000 : 10000 + n_unlabeled]
     X_labeled, y_labeled = X_train[:10000], y_train[:10000]
 
     X_train_0 = X_unlabeled.copy()
@@ -98,8 +100,9 @@ def main() -> None:
     model = build_model()
     model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
     started = time.perf_counter()
-    history = model.fit(X_rot_train, y_rot_train, epochs=pretext_epochs,
-                        validation_data=(X_rot_val, y_rot_val), verbose=2)
+    history = model.fit(
+        X_rot_train, y_rot_train, epochs=pretext_epochs, validation_data=(X_rot_val, y_rot_val), verbose=2
+    )
     clock.pretext(pretext_epochs * len(X_rot_train), time.perf_counter() - started)
     pretext_accuracy = history.history["val_accuracy"][-1]
 
@@ -116,16 +119,19 @@ def main() -> None:
     model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
     model.fit(X_labeled, y_labeled, validation_data=(X_val, y_val), epochs=down_epochs, verbose=2)
     _, test_accuracy = model.evaluate(X_test, y_test, verbose=0)
-    finish(clock.result(
-        protocol="seed000",
-        test_accuracy=float(test_accuracy),
-        test_images=int(len(X_test)),
-        pretext_val_accuracy=float(pretext_accuracy),
-        quick=args.quick,
-        notes=f"{n_unlabeled} unlabeled x 4 rotations (float64, {n_rot_val} rotation val), "
-              f"{pretext_epochs} pretext epochs batch 32 SGD 0.01; convs frozen, "
-              f"{down_epochs} epochs on 10,000 labels; accuracy on Fashion-MNIST test[5000:]",
-    ), args.out)
+    finish(
+        clock.result(
+            protocol="seed000",
+            test_accuracy=float(test_accuracy),
+            test_images=int(len(X_test)),
+            pretext_val_accuracy=float(pretext_accuracy),
+            quick=args.quick,
+            notes=f"{n_unlabeled} unlabeled x 4 rotations (float64, {n_rot_val} rotation val), "
+            f"{pretext_epochs} pretext epochs batch 32 SGD 0.01; convs frozen, "
+            f"{down_epochs} epochs on 10,000 labels; accuracy on Fashion-MNIST test[5000:]",
+        ),
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -66,22 +66,17 @@ def main() -> None:
     X_rotate, Y_rotate = rotation_set(X_train)
 
     init = "random_normal"
-    layer1 = Conv2D(64, (3, 3), strides=(2, 2), padding="same", activation="relu",
-                    kernel_initializer=init)
+    layer1 = Conv2D(64, (3, 3), strides=(2, 2), padding="same", activation="relu", kernel_initializer=init)
     layer2 = MaxPooling2D(pool_size=(2, 2), strides=(2, 2))
-    layer3 = Conv2D(32, (3, 3), strides=(1, 1), padding="same", activation="relu",
-                    kernel_initializer=init)
+    layer3 = Conv2D(32, (3, 3), strides=(1, 1), padding="same", activation="relu", kernel_initializer=init)
     layer4 = MaxPooling2D(pool_size=(2, 2), strides=(2, 2))
-    layer5 = Conv2D(16, (3, 3), strides=(2, 2), padding="same", activation="relu",
-                    kernel_initializer=init)
+    layer5 = Conv2D(16, (3, 3), strides=(2, 2), padding="same", activation="relu", kernel_initializer=init)
     layer7 = Dense(4, activation="softmax", kernel_initializer=init)
-    model_pre = Sequential([keras.Input(shape=(28, 28, 1)), layer1, layer2, layer3, layer4,
-                            layer5, Flatten(), layer7])
+    model_pre = Sequential([keras.Input(shape=(28, 28, 1)), layer1, layer2, layer3, layer4, layer5, Flatten(), layer7])
     sgd = keras.optimizers.SGD(learning_rate=0.001, momentum=0.9)
     model_pre.compile(loss="categorical_crossentropy", optimizer=sgd, metrics=["accuracy"])
     started = time.perf_counter()
-    hist = model_pre.fit(X_rotate, Y_rotate, batch_size=192, epochs=pretext_epochs, verbose=2,
-                         shuffle=False)
+    hist = model_pre.fit(X_rotate, Y_rotate, batch_size=192, epochs=pretext_epochs, verbose=2, shuffle=False)
     clock.pretext(pretext_epochs * len(X_rotate), time.perf_counter() - started)
 
     model_pre.trainable = False
@@ -90,26 +85,34 @@ def main() -> None:
     Y_train = tf.one_hot(Y_train, 10, on_value=1.0, off_value=0.0)
     Y_test = tf.one_hot(Y_test, 10, on_value=1.0, off_value=0.0)
     layer10 = Dense(10, activation="softmax", kernel_initializer=init)
-    model_down = Sequential([keras.Input(shape=(28, 28, 1)), layer1, layer2, layer3, layer4,
-                             Flatten(), layer10])
+    model_down = Sequential([keras.Input(shape=(28, 28, 1)), layer1, layer2, layer3, layer4, Flatten(), layer10])
     callback = keras.callbacks.EarlyStopping(monitor="accuracy", patience=7)
     sgd_down = keras.optimizers.SGD(learning_rate=0.001, momentum=0.9)  # see the docstring
     model_down.compile(loss="categorical_crossentropy", optimizer=sgd_down, metrics=["accuracy"])
-    hist_down = model_down.fit(np.asarray(X_train), Y_train.numpy(), batch_size=64,
-                               validation_split=0.3, epochs=down_epochs, verbose=2,
-                               callbacks=[callback])
+    hist_down = model_down.fit(
+        np.asarray(X_train),
+        Y_train.numpy(),
+        batch_size=64,
+        validation_split=0.3,
+        epochs=down_epochs,
+        verbose=2,
+        callbacks=[callback],
+    )
     _, test_accuracy = model_down.evaluate(X_test, Y_test.numpy(), verbose=0)
-    finish(clock.result(
-        protocol="seed001",
-        test_accuracy=float(test_accuracy),
-        test_images=int(len(X_test)),
-        pretext_final_accuracy=float(hist.history["accuracy"][-1]),
-        downstream_epochs_run=len(hist_down.history["accuracy"]),
-        quick=args.quick,
-        notes=f"pretext {pretext_epochs} epochs x 4000 rotated images, batch 192, SGD 1e-3 m0.9; "
-              f"frozen downstream <= {down_epochs} epochs (EarlyStopping on train accuracy), "
-              "700 train / 300 validation (last 30%); accuracy on MNIST test[:300]",
-    ), args.out)
+    finish(
+        clock.result(
+            protocol="seed001",
+            test_accuracy=float(test_accuracy),
+            test_images=int(len(X_test)),
+            pretext_final_accuracy=float(hist.history["accuracy"][-1]),
+            downstream_epochs_run=len(hist_down.history["accuracy"]),
+            quick=args.quick,
+            notes=f"pretext {pretext_epochs} epochs x 4000 rotated images, batch 192, SGD 1e-3 m0.9; "
+            f"frozen downstream <= {down_epochs} epochs (EarlyStopping on train accuracy), "
+            "700 train / 300 validation (last 30%); accuracy on MNIST test[:300]",
+        ),
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -68,8 +68,10 @@ def stl10_folder(path: Path) -> Path:
     for candidate in (path / "stl10_binary", path):
         if (candidate / "train_X.bin").is_file():
             return candidate
-    raise SystemExit(f"no STL-10 binary files under {path}: expected stl10_binary/train_X.bin, "
-                     "test_X.bin, unlabeled_X.bin (see bench/README.md for a small fixture)")
+    raise SystemExit(
+        f"no STL-10 binary files under {path}: expected stl10_binary/train_X.bin, "
+        "test_X.bin, unlabeled_X.bin (see bench/README.md for a small fixture)"
+    )
 
 
 def images_memmap(path: Path) -> np.ndarray:
@@ -95,7 +97,7 @@ def streamed(planes: np.ndarray, chunk: int = 1000):
 
     def chunks():
         for start in range(0, len(planes), chunk):
-            x = to_hwc(np.asarray(planes[start:start + chunk]))
+            x = to_hwc(np.asarray(planes[start : start + chunk]))
             yield x, np.full(len(x), -1, np.int64)  # tfds' label of an unlabelled image
 
     sig = (tf.TensorSpec((None, SIDE, SIDE, 3), tf.uint8), tf.TensorSpec((None,), tf.int64))
@@ -112,8 +114,11 @@ def prepare_dataset(folder: Path, seed: int):
     steps_per_epoch = (len(unlabeled) + len(x_train)) // BATCH_SIZE
     unlabeled_batch_size = len(unlabeled) // steps_per_epoch
     labeled_batch_size = len(x_train) // steps_per_epoch
-    print(f"{len(unlabeled)} unlabeled, {len(x_train)} labeled, {len(x_test)} test; batch size "
-          f"{unlabeled_batch_size} (unlabeled) + {labeled_batch_size} (labeled)", flush=True)
+    print(
+        f"{len(unlabeled)} unlabeled, {len(x_train)} labeled, {len(x_test)} test; batch size "
+        f"{unlabeled_batch_size} (unlabeled) + {labeled_batch_size} (labeled)",
+        flush=True,
+    )
     unlabeled_ds = streamed(unlabeled).shuffle(10 * unlabeled_batch_size, seed=seed)
     unlabeled_ds = unlabeled_ds.batch(unlabeled_batch_size)
     labeled_ds = tf.data.Dataset.from_tensor_slices((x_train, y_train))
@@ -121,9 +126,13 @@ def prepare_dataset(folder: Path, seed: int):
     test_ds = tf.data.Dataset.from_tensor_slices((x_test, y_test)).batch(BATCH_SIZE)
     test_ds = test_ds.prefetch(tf.data.AUTOTUNE)
     train_ds = tf.data.Dataset.zip((unlabeled_ds, labeled_ds)).prefetch(tf.data.AUTOTUNE)
-    sizes = {"unlabeled": len(unlabeled), "labeled": len(x_train), "test": len(x_test),
-             "steps_per_epoch": steps_per_epoch,
-             "images_per_step": unlabeled_batch_size + labeled_batch_size}
+    sizes = {
+        "unlabeled": len(unlabeled),
+        "labeled": len(x_train),
+        "test": len(x_test),
+        "steps_per_epoch": steps_per_epoch,
+        "images_per_step": unlabeled_batch_size + labeled_batch_size,
+    }
     return train_ds, labeled_ds, test_ds, sizes
 
 
@@ -146,21 +155,21 @@ def augmenter(min_area: float, brightness: float, jitter: float, seed: int):
             if not training:
                 return images
             n = ops.shape(images)[0]
-            scale = 1 + keras.random.uniform((n, 1, 1, 1), -self.brightness, self.brightness,
-                                             seed=self.seed_generator)
-            mix = keras.random.uniform((n, 1, 3, 3), -self.jitter, self.jitter,
-                                       seed=self.seed_generator)
+            scale = 1 + keras.random.uniform((n, 1, 1, 1), -self.brightness, self.brightness, seed=self.seed_generator)
+            mix = keras.random.uniform((n, 1, 3, 3), -self.jitter, self.jitter, seed=self.seed_generator)
             transform = ops.eye(3)[None, None] * scale + mix
             return ops.clip(ops.matmul(images, transform), 0, 1)
 
     zoom = 1.0 - math.sqrt(min_area)
-    return keras.Sequential([
-        layers.Rescaling(1 / 255),
-        layers.RandomFlip("horizontal", seed=seed),
-        layers.RandomTranslation(zoom / 2, zoom / 2, seed=seed + 1),
-        layers.RandomZoom((-zoom, 0.0), (-zoom, 0.0), seed=seed + 2),
-        RandomColorAffine(brightness, jitter),
-    ])
+    return keras.Sequential(
+        [
+            layers.Rescaling(1 / 255),
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomTranslation(zoom / 2, zoom / 2, seed=seed + 1),
+            layers.RandomZoom((-zoom, 0.0), (-zoom, 0.0), seed=seed + 2),
+            RandomColorAffine(brightness, jitter),
+        ]
+    )
 
 
 def encoder():
@@ -187,10 +196,10 @@ def contrastive_model(seed: int):
             self.weak = augmenter(**CLASSIFICATION_AUG, seed=seed + 10)
             self.encoder = encoder()
             self.projection_head = keras.Sequential(
-                [keras.Input((WIDTH,)), layers.Dense(WIDTH, activation="relu"),
-                 layers.Dense(WIDTH)], name="projection_head")
-            self.linear_probe = keras.Sequential(
-                [keras.Input((WIDTH,)), layers.Dense(10)], name="linear_probe")
+                [keras.Input((WIDTH,)), layers.Dense(WIDTH, activation="relu"), layers.Dense(WIDTH)],
+                name="projection_head",
+            )
+            self.linear_probe = keras.Sequential([keras.Input((WIDTH,)), layers.Dense(10)], name="linear_probe")
 
         def compile(self, contrastive_optimizer, probe_optimizer, **kwargs) -> None:
             super().compile(**kwargs)
@@ -198,8 +207,7 @@ def contrastive_model(seed: int):
             self.probe_optimizer = probe_optimizer
             # Keras 3 builds an optimizer for a fixed set of variables: build both here,
             # outside the traced train_step.
-            contrastive_optimizer.build(
-                self.encoder.trainable_weights + self.projection_head.trainable_weights)
+            contrastive_optimizer.build(self.encoder.trainable_weights + self.projection_head.trainable_weights)
             probe_optimizer.build(self.linear_probe.trainable_weights)
             self.probe_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
             self.c_loss = keras.metrics.Mean(name="c_loss")
@@ -219,8 +227,7 @@ def contrastive_model(seed: int):
             self.c_acc.update_state(targets, sim)
             self.c_acc.update_state(targets, ops.transpose(sim))
             ce = keras.losses.sparse_categorical_crossentropy
-            return (ce(targets, sim, from_logits=True)
-                    + ce(targets, ops.transpose(sim), from_logits=True)) / 2
+            return (ce(targets, sim, from_logits=True) + ce(targets, ops.transpose(sim), from_logits=True)) / 2
 
         def train_step(self, data):
             (unlabeled_images, _), (labeled_images, labels) = data
@@ -259,18 +266,20 @@ def supervised(encoder_model, seed: int):
     import keras
     from keras import layers
 
-    model = keras.Sequential([augmenter(**CLASSIFICATION_AUG, seed=seed), encoder_model,
-                              layers.Dense(10)])
-    model.compile(optimizer=keras.optimizers.Adam(),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")])
+    model = keras.Sequential([augmenter(**CLASSIFICATION_AUG, seed=seed), encoder_model, layers.Dense(10)])
+    model.compile(
+        optimizer=keras.optimizers.Adam(),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
+    )
     return model
 
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--data", type=Path, required=True,
-                   help="folder with STL-10's binary files (stl10_binary/ or the files)")
+    p.add_argument(
+        "--data", type=Path, required=True, help="folder with STL-10's binary files (stl10_binary/ or the files)"
+    )
     args = p.parse_args()
     clock = Clock()
     import keras
@@ -284,8 +293,7 @@ def main() -> None:
     base_hist = baseline.fit(labeled_ds, epochs=epochs, validation_data=test_ds, verbose=2)
 
     model = contrastive_model(args.seed)
-    model.compile(contrastive_optimizer=keras.optimizers.Adam(),
-                  probe_optimizer=keras.optimizers.Adam())
+    model.compile(contrastive_optimizer=keras.optimizers.Adam(), probe_optimizer=keras.optimizers.Adam())
     started = time.perf_counter()
     pre_hist = model.fit(pretrain_ds, epochs=epochs, validation_data=test_ds, verbose=2)
     steps = sizes["steps_per_epoch"]  # the zip's batches (+ at most one partial)
@@ -294,18 +302,21 @@ def main() -> None:
 
     finetuning = supervised(model.encoder, args.seed + 30)
     fine_hist = finetuning.fit(labeled_ds, epochs=epochs, validation_data=test_ds, verbose=2)
-    finish(clock.result(
-        protocol="seed002",
-        test_accuracy=float(max(fine_hist.history["val_acc"])),
-        scratch_accuracy=float(max(base_hist.history["val_acc"])),
-        probe_accuracy=float(max(pre_hist.history["val_p_acc"])),
-        test_images=sizes["test"],
-        sizes=sizes,
-        quick=args.quick,
-        notes=f"SimCLR (keras.io example's settings), {epochs} epochs"
-              + (f" x {QUICK_STEPS} steps" if args.quick else "")
-              + "; maximal validation accuracy on the test split, as the post reports it",
-    ), args.out)
+    finish(
+        clock.result(
+            protocol="seed002",
+            test_accuracy=float(max(fine_hist.history["val_acc"])),
+            scratch_accuracy=float(max(base_hist.history["val_acc"])),
+            probe_accuracy=float(max(pre_hist.history["val_p_acc"])),
+            test_images=sizes["test"],
+            sizes=sizes,
+            quick=args.quick,
+            notes=f"SimCLR (keras.io example's settings), {epochs} epochs"
+            + (f" x {QUICK_STEPS} steps" if args.quick else "")
+            + "; maximal validation accuracy on the test split, as the post reports it",
+        ),
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -81,8 +81,16 @@ def torch_uniform(fan_in: int):
     return keras.initializers.RandomUniform(-bound, bound)
 
 
-def torch_conv(x, filters: int, kernel: int, stride: int = 1, pad: int = 0, bias: bool = True,
-               init: str = "default", name: str | None = None):
+def torch_conv(
+    x,
+    filters: int,
+    kernel: int,
+    stride: int = 1,
+    pad: int = 0,
+    bias: bool = True,
+    init: str = "default",
+    name: str | None = None,
+):
     """nn.Conv2d(in, filters, kernel, stride, padding=pad): explicit symmetric zero padding."""
     from keras import layers
 
@@ -95,9 +103,15 @@ def torch_conv(x, filters: int, kernel: int, stride: int = 1, pad: int = 0, bias
         kernel_init = torch_uniform(fan_in)
     if pad:
         x = layers.ZeroPadding2D(pad)(x)
-    return layers.Conv2D(filters, kernel, strides=stride, use_bias=bias, name=name,
-                         kernel_initializer=kernel_init,
-                         bias_initializer=torch_uniform(fan_in) if bias else "zeros")(x)
+    return layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        use_bias=bias,
+        name=name,
+        kernel_initializer=kernel_init,
+        bias_initializer=torch_uniform(fan_in) if bias else "zeros",
+    )(x)
 
 
 def bottleneck(x, planes: int, stride: int, downsample: bool):
@@ -125,8 +139,7 @@ def resnet50_trunk(in_channels: int, conv1_init: str):
     from keras import layers
 
     inp = keras.Input((32, 32, in_channels))
-    conv1 = keras.Model(inp, torch_conv(inp, 64, 7, 2, pad=3, bias=False, init=conv1_init),
-                        name="conv1")
+    conv1 = keras.Model(inp, torch_conv(inp, 64, 7, 2, pad=3, bias=False, init=conv1_init), name="conv1")
     feat = keras.Input(conv1.output.shape[1:])
     x = layers.ReLU()(layers.BatchNormalization(**BN)(feat))
     # MaxPool2d(3, 2, padding=1): after a ReLU, zero padding acts like PyTorch's -inf padding
@@ -161,8 +174,7 @@ def classifier(body, conv1_init: str):
     conv1, _ = resnet50_trunk(3, conv1_init)
     inp = keras.Input((32, 32, 3))
     x = layers.GlobalAveragePooling2D()(body(conv1(inp)))
-    out = layers.Dense(10, kernel_initializer=torch_uniform(2048),
-                       bias_initializer=torch_uniform(2048))(x)
+    out = layers.Dense(10, kernel_initializer=torch_uniform(2048), bias_initializer=torch_uniform(2048))(x)
     return keras.Model(inp, out)
 
 
@@ -184,7 +196,7 @@ def gray_color_dataset(images: np.ndarray, batch_size: int, seed: int):
 
         def __getitem__(self, idx: int):
             gray, color = [], []
-            for i in self.order[idx * batch_size:(idx + 1) * batch_size]:  # per item, as torch
+            for i in self.order[idx * batch_size : (idx + 1) * batch_size]:  # per item, as torch
                 img = images[i]
                 gray.append(np.expand_dims(rgb2gray(img) / 255, -1).astype(np.float32))
                 color.append((img / 255).astype(np.float32))
@@ -201,9 +213,15 @@ def load_cifar_folder(folder: Path, cache_dir: Path, test_fraction: float):
     with the same dataset.test_fraction."""
     from sslrun.data.datasets import DATASETS
 
-    return DATASETS.build("image_folder", path=str(folder), image_size=32, channels=3,
-                          on_bad_image="skip", test_fraction=test_fraction,
-                          cache_dir=str(cache_dir))
+    return DATASETS.build(
+        "image_folder",
+        path=str(folder),
+        image_size=32,
+        channels=3,
+        on_bad_image="skip",
+        test_fraction=test_fraction,
+        cache_dir=str(cache_dir),
+    )
 
 
 def first_per_class(y: np.ndarray, per_class: int = 10) -> np.ndarray:
@@ -211,12 +229,13 @@ def first_per_class(y: np.ndarray, per_class: int = 10) -> np.ndarray:
     return np.array(idx_list).flatten()
 
 
-def train_classifier(model, x: np.ndarray, y: np.ndarray, x_test: np.ndarray,
-                     y_test: np.ndarray, epochs: int) -> float:
+def train_classifier(model, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, epochs: int) -> float:
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(1e-4, epsilon=1e-8),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-4, epsilon=1e-8),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     model.fit(x, y, batch_size=64, epochs=epochs, shuffle=True, verbose=2)
     pred = model.predict(x_test, batch_size=256, verbose=0).argmax(1)  # eval mode
     return float((pred == y_test).mean())
@@ -224,16 +243,32 @@ def train_classifier(model, x: np.ndarray, y: np.ndarray, x_test: np.ndarray,
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--data", type=Path, default=DEFAULT_FOLDER,
-                   help="CIFAR-10 JPEG folder (train/<class>/*.jpg); unpack "
-                        "/work/shared/data/cifar10-train-jpg.tar.gz there if missing")
-    p.add_argument("--pretext-epochs", type=int, default=None,
-                   help=f"colorizer epochs (default {DEFAULT_EPOCHS}; the post: Lightning's 1000)")
-    p.add_argument("--test-fraction", type=float, default=None,
-                   help="share of each class held out as the test split (default 0.2, sslrun's "
-                        "dataset=image_folder default; --quick: 0.04)")
-    p.add_argument("--cache-dir", type=Path, default=Path("/tmp/bench-faithful/cache"),
-                   help="sslrun's decoded-image cache for the loader")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_FOLDER,
+        help="CIFAR-10 JPEG folder (train/<class>/*.jpg); unpack "
+        "/work/shared/data/cifar10-train-jpg.tar.gz there if missing",
+    )
+    p.add_argument(
+        "--pretext-epochs",
+        type=int,
+        default=None,
+        help=f"colorizer epochs (default {DEFAULT_EPOCHS}; the post: Lightning's 1000)",
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=None,
+        help="share of each class held out as the test split (default 0.2, sslrun's "
+        "dataset=image_folder default; --quick: 0.04)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path("/tmp/bench-faithful/cache"),
+        help="sslrun's decoded-image cache for the loader",
+    )
     args = p.parse_args()
     clock = Clock()
     import keras
@@ -263,24 +298,27 @@ def main() -> None:
     fine_tune = classifier(body, "default")  # body: the colorizer's trained layers, shared
     test_accuracy = train_classifier(fine_tune, x_small, y_small, x_eval, y_test, down_epochs)
     print(f"fine-tuned: test accuracy {test_accuracy:.4f}", flush=True)
-    finish(clock.result(
-        protocol="seed003",
-        test_accuracy=test_accuracy,
-        scratch_accuracy=scratch_accuracy,
-        test_images=int(len(y_test)),
-        labeled=int(len(idx)),
-        pretext_epochs=epochs,
-        downstream_epochs=down_epochs,
-        pretext_final_loss=float(hist.history["loss"][-1]),
-        data_source=raw.source,
-        quick=args.quick,
-        notes=f"colorizer (ResNet-50 v1.5, 1-ch conv1, upsampling decoder, MSE to RGB, Adam 1e-3, "
-              f"batch 128) {epochs} epochs on {len(pretext_x)} images (the post: Lightning's "
-              "default 1000 on 50,000); fine-tune with a new 3-ch conv1, all layers, Adam 1e-4, "
-              f"batch 64, {down_epochs} epochs on the first 10 per class; scratch likewise; "
-              f"accuracy on sslrun's {len(y_test):,} held-out images (shared loader, "
-              f"test_fraction {test_fraction})",
-    ), args.out)
+    finish(
+        clock.result(
+            protocol="seed003",
+            test_accuracy=test_accuracy,
+            scratch_accuracy=scratch_accuracy,
+            test_images=int(len(y_test)),
+            labeled=int(len(idx)),
+            pretext_epochs=epochs,
+            downstream_epochs=down_epochs,
+            pretext_final_loss=float(hist.history["loss"][-1]),
+            data_source=raw.source,
+            quick=args.quick,
+            notes=f"colorizer (ResNet-50 v1.5, 1-ch conv1, upsampling decoder, MSE to RGB, Adam 1e-3, "
+            f"batch 128) {epochs} epochs on {len(pretext_x)} images (the post: Lightning's "
+            "default 1000 on 50,000); fine-tune with a new 3-ch conv1, all layers, Adam 1e-4, "
+            f"batch 64, {down_epochs} epochs on the first 10 per class; scratch likewise; "
+            f"accuracy on sslrun's {len(y_test):,} held-out images (shared loader, "
+            f"test_fraction {test_fraction})",
+        ),
+        args.out,
+    )
 
 
 if __name__ == "__main__":

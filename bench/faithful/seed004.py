@@ -43,19 +43,22 @@ def cnn(name: str, outputs: int):
     import keras
     from keras import layers
 
-    return keras.Sequential([
-        keras.Input(shape=(28, 28, 1)),
-        layers.Conv2D(64, kernel_size=2, padding="same", activation="relu"),
-        layers.MaxPooling2D(pool_size=2),
-        layers.Dropout(0.3),
-        layers.Conv2D(32, kernel_size=2, padding="same", activation="relu"),
-        layers.MaxPooling2D(pool_size=2),
-        layers.Dropout(0.3),
-        layers.Flatten(),
-        layers.Dense(256, activation="relu"),
-        layers.Dropout(0.5),
-        layers.Dense(outputs, activation="softmax"),
-    ], name=name)
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(64, kernel_size=2, padding="same", activation="relu"),
+            layers.MaxPooling2D(pool_size=2),
+            layers.Dropout(0.3),
+            layers.Conv2D(32, kernel_size=2, padding="same", activation="relu"),
+            layers.MaxPooling2D(pool_size=2),
+            layers.Dropout(0.3),
+            layers.Flatten(),
+            layers.Dense(256, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(outputs, activation="softmax"),
+        ],
+        name=name,
+    )
 
 
 def small_data(rng: np.random.Generator, x: np.ndarray, y_bin: np.ndarray):
@@ -79,8 +82,9 @@ def rotate_all(x: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--with-full-benchmark", action="store_true",
-                   help="also fit the document's 60,000-label supervised benchmark")
+    p.add_argument(
+        "--with-full-benchmark", action="store_true", help="also fit the document's 60,000-label supervised benchmark"
+    )
     args = p.parse_args()
     clock = Clock()
     import keras
@@ -121,8 +125,7 @@ def main() -> None:
     model_rot = cnn("MNIST-CNN-Rotation", 4)
     model_rot.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     started = time.perf_counter()
-    model_rot.fit(x_train_rot, p_train_bin, batch_size=64, epochs=rot_epochs,
-                  validation_split=0.2, verbose=2)
+    model_rot.fit(x_train_rot, p_train_bin, batch_size=64, epochs=rot_epochs, validation_split=0.2, verbose=2)
     clock.pretext(rot_epochs * int(ntrain * 0.8), time.perf_counter() - started)
     rotation_test_accuracy = model_rot.evaluate(x_test_rot, p_test_bin, verbose=0)[1]
     weights_rotation = model_rot.get_weights()
@@ -145,22 +148,25 @@ def main() -> None:
         ssl.append(model_down.evaluate(x_test, y_test_bin, verbose=0)[1])
         print(f"self-supervised repeat {repeat + 1}/{M}: test accuracy {ssl[-1]:.4f}", flush=True)
 
-    finish(clock.result(
-        protocol="seed004",
-        test_accuracy=float(np.mean(ssl)),
-        test_accuracy_std=float(np.std(ssl, ddof=1)),
-        n=M,
-        scratch_accuracy=float(np.mean(scratch)),
-        scratch_accuracy_std=float(np.std(scratch, ddof=1)),
-        ssl_accuracies=[float(a) for a in ssl],
-        scratch_accuracies=[float(a) for a in scratch],
-        rotation_test_accuracy=float(rotation_test_accuracy),
-        test_images=int(ntest),
-        quick=args.quick,
-        notes=f"rotation {rot_epochs} epochs on 48,000 (one random rotation each, batch 64); "
-              f"{M} x 150 labels (120 train / last 30 val), batch 1, 10 frozen + 10 unfrozen "
-              f"epochs; {M} scratch repeats, 10 epochs; mean/sd over the full 10k MNIST test set",
-    ), args.out)
+    finish(
+        clock.result(
+            protocol="seed004",
+            test_accuracy=float(np.mean(ssl)),
+            test_accuracy_std=float(np.std(ssl, ddof=1)),
+            n=M,
+            scratch_accuracy=float(np.mean(scratch)),
+            scratch_accuracy_std=float(np.std(scratch, ddof=1)),
+            ssl_accuracies=[float(a) for a in ssl],
+            scratch_accuracies=[float(a) for a in scratch],
+            rotation_test_accuracy=float(rotation_test_accuracy),
+            test_images=int(ntest),
+            quick=args.quick,
+            notes=f"rotation {rot_epochs} epochs on 48,000 (one random rotation each, batch 64); "
+            f"{M} x 150 labels (120 train / last 30 val), batch 1, 10 frozen + 10 unfrozen "
+            f"epochs; {M} scratch repeats, 10 epochs; mean/sd over the full 10k MNIST test set",
+        ),
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -80,9 +80,7 @@ def load_cifar10(path: Path) -> RawData:
     """CIFAR-10 from a batches folder, a folder holding one, or one of the two `.tar.gz` archives."""
     path = Path(path)
     if not path.exists():
-        raise DataError(
-            f"CIFAR-10 path {path} does not exist; point dataset.path at the folder or archive"
-        )
+        raise DataError(f"CIFAR-10 path {path} does not exist; point dataset.path at the folder or archive")
     found = find_cifar10(path) if path.is_dir() else path
     if found is None:
         raise DataError(f"folder {path} holds no CIFAR-10 files: {describe_missing_cifar10(path)}")
@@ -118,11 +116,7 @@ def _read_folder(folder: Path) -> dict[str, tuple[str, bytes]]:
     """Batch and meta files present in `folder`: name -> (label for messages, content)."""
     python = any((folder / name).is_file() for name in PY_BATCHES)
     names = PY_BATCHES + (PY_META,) if python else BIN_BATCHES + (BIN_META,)
-    return {
-        name: (str(folder / name), (folder / name).read_bytes())
-        for name in names
-        if (folder / name).is_file()
-    }
+    return {name: (str(folder / name), (folder / name).read_bytes()) for name in names if (folder / name).is_file()}
 
 
 def _read_tar(archive: Path) -> dict[str, tuple[str, bytes]]:
@@ -150,9 +144,7 @@ def tar_mode(archive: Path) -> str:
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> object:
         if (module, name) not in _SAFE_GLOBALS:
-            raise pickle.UnpicklingError(
-                f"refusing to load {module}.{name}: a CIFAR-10 batch holds only arrays"
-            )
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR-10 batch holds only arrays")
         return super().find_class(module, name)
 
 
@@ -169,11 +161,7 @@ def _unpickle(label: str, content: bytes) -> object:
 def _parse_pickle(label: str, content: bytes) -> tuple[np.ndarray, np.ndarray]:
     batch = _unpickle(label, content)
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        has = (
-            f"keys {sorted(batch, key=repr)}"
-            if isinstance(batch, dict)
-            else f"no keys (a {type(batch).__name__})"
-        )
+        has = f"keys {sorted(batch, key=repr)}" if isinstance(batch, dict) else f"no keys (a {type(batch).__name__})"
         raise DataError(
             f"CIFAR-10 file {label} is not a CIFAR-10 batch: it has {has} but needs b'data' and b'labels' "
             "(CIFAR-100 has b'fine_labels'); point dataset.path at the CIFAR-10 python files"
@@ -187,8 +175,7 @@ def _parse_pickle(label: str, content: bytes) -> tuple[np.ndarray, np.ndarray]:
     labels = np.asarray(batch[b"labels"], dtype=np.int64)
     if labels.shape != (len(data),):
         raise DataError(
-            f"CIFAR-10 file {label} has {len(data)} images but {labels.size} labels; "
-            f"the file is damaged; {_REDOWNLOAD}"
+            f"CIFAR-10 file {label} has {len(data)} images but {labels.size} labels; the file is damaged; {_REDOWNLOAD}"
         )
     return _images(data.astype(np.uint8, copy=False)), _check_labels(label, labels)
 
@@ -224,9 +211,7 @@ def _class_names(files: dict[str, tuple[str, bytes]], binary: bool) -> tuple[str
         return CIFAR10_CLASSES
     label, content = files[meta]
     if binary:
-        names = tuple(
-            line.strip() for line in content.decode("utf-8", "replace").splitlines() if line.strip()
-        )
+        names = tuple(line.strip() for line in content.decode("utf-8", "replace").splitlines() if line.strip())
     else:
         meta_dict = _unpickle(label, content)
         raw = meta_dict.get(b"label_names", []) if isinstance(meta_dict, dict) else []

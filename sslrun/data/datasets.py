@@ -18,8 +18,16 @@ from sslrun.registry import Registry
 DATASETS: Registry[RawData] = Registry("dataset")
 
 FASHION_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 # The original distribution files of each data set that has them (also what `sslrun-data prepare` converts).
@@ -46,8 +54,14 @@ UNLABELED_SPLIT = {"stl10": "unlabelled"}  # tfds' name for it
 def _original(name: str, class_names: tuple[str, ...] = ()):
     def load(source: str, path: str | None, data_dir: str | None, download: bool, cache_dir: str, **_: Any) -> RawData:
         data = load_dataset(
-            name, FORMATS[name], source=source, path=path, data_dir=data_dir, download=download,
-            cache_dir=Path(cache_dir).expanduser(), unlabeled_split=UNLABELED_SPLIT.get(name),
+            name,
+            FORMATS[name],
+            source=source,
+            path=path,
+            data_dir=data_dir,
+            download=download,
+            cache_dir=Path(cache_dir).expanduser(),
+            unlabeled_split=UNLABELED_SPLIT.get(name),
             hint=APT_HINT.get(name, ""),
         )
         if class_names:
@@ -65,7 +79,12 @@ DATASETS.register("stl10")(_original("stl10"))
 
 @DATASETS.register("image_folder")
 def image_folder(
-    path: str | None, image_size: int, channels: int, on_bad_image: str, test_fraction: float, cache_dir: str,
+    path: str | None,
+    image_size: int,
+    channels: int,
+    on_bad_image: str,
+    test_fraction: float,
+    cache_dir: str,
     **_: Any,
 ) -> RawData:
     if not path:
@@ -74,7 +93,11 @@ def image_folder(
             "(and optionally test/<class>/* and unlabeled/**)"
         )
     return load_image_folder(
-        path, image_size, channels, on_bad_image=on_bad_image, test_fraction=test_fraction,
+        path,
+        image_size,
+        channels,
+        on_bad_image=on_bad_image,
+        test_fraction=test_fraction,
         cache_dir=Path(cache_dir).expanduser(),
     )
 

@@ -7,7 +7,8 @@ headers are read (PIL opens lazily), so this takes well under a second on 50,000
 - channels: 1 when every sampled image is grayscale (PIL modes 1, L, LA, I, I;16, F), else 3.
 - image_size: the median shorter side when it is at most SMALL_MAX px (28, 32: used as they are); larger images
   are resized to 64 (a median below 80 px) or 96 px (the size of STL-10, which a CPU trains in minutes per epoch).
-- encoder=auto (the default): on the standard data sets small_cnn, as always; on an image folder small_cnn for images of at most 48 px or folders of fewer than RESNET_MIN_IMAGES images;
+- encoder=auto (the default): on the standard data sets small_cnn, as always; on an image folder small_cnn for
+  images of at most 48 px or folders of fewer than RESNET_MIN_IMAGES images;
   resnet18 (ImageNet stem: a 4x downsampling first) for larger images in larger folders.
 
 The pretext views' augmentation preset (pretext.augment.preset=auto) is chosen by augment.py from the
@@ -53,8 +54,12 @@ def survey(root: Path) -> dict:
                 read += 1
         except (OSError, ValueError):
             continue  # unreadable files are the loader's to count and name
-    return {"images": len(files), "sampled": read, "median_side": statistics.median(sides) if sides else None,
-            "all_gray": read > 0 and gray == read}
+    return {
+        "images": len(files),
+        "sampled": read,
+        "median_side": statistics.median(sides) if sides else None,
+        "all_gray": read > 0 and gray == read,
+    }
 
 
 def fit_to_data(cfg: DictConfig) -> None:
@@ -76,17 +81,30 @@ def fit_to_data(cfg: DictConfig) -> None:
     with open_dict(cfg):
         if d.channels is None:
             d.channels = 1 if facts["all_gray"] else 3
-            log.info("dataset.channels=%d: %s (%s; set dataset.channels to choose)", d.channels,
-                     "every image is grayscale" if d.channels == 1 else "the images have colour", seen)
+            log.info(
+                "dataset.channels=%d: %s (%s; set dataset.channels to choose)",
+                d.channels,
+                "every image is grayscale" if d.channels == 1 else "the images have colour",
+                seen,
+            )
         if d.image_size is None:
             d.image_size = int(side) if side <= SMALL_MAX else (64 if side < 80 else 96)
             why = "used as it is" if side <= SMALL_MAX else "resized: larger images cost more than they give on a CPU"
-            log.info("dataset.image_size=%d: median shorter side %d px, %s (%s; set dataset.image_size to choose)",
-                     d.image_size, side, why, seen)
+            log.info(
+                "dataset.image_size=%d: median shorter side %d px, %s (%s; set dataset.image_size to choose)",
+                d.image_size,
+                side,
+                why,
+                seen,
+            )
         if enc.name == "auto":
             small = d.image_size <= 48 or facts["images"] < RESNET_MIN_IMAGES
             enc.name = "small_cnn" if small else "resnet18"
-            why = (f"{d.image_size} px images" if d.image_size <= 48 else
-                   f"only {facts['images']:,} images" if small else
-                   f"{d.image_size} px images and {facts['images']:,} of them")
+            why = (
+                f"{d.image_size} px images"
+                if d.image_size <= 48
+                else f"only {facts['images']:,} images"
+                if small
+                else f"{d.image_size} px images and {facts['images']:,} of them"
+            )
             log.info("encoder=%s: %s (set encoder=... to choose)", enc.name, why)

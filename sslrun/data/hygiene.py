@@ -219,9 +219,13 @@ def check(raw: RawData, max_bits: int = NEAR_BITS) -> Hygiene:
     exact = digests[a] == digests[b]
     with_test = b >= pool
     kind = np.where(with_test, np.where(exact, TEST_EXACT, TEST_NEAR), np.where(exact, EXACT, NEAR))
-    names = np.concatenate([_names(raw.train_paths, "train", sizes[0]),
-                            _names(raw.unlabeled_paths, "unlabeled", n_unl) if n_unl else np.array([], dtype=str),
-                            _names(raw.test_paths, "test", sizes[2])])
+    names = np.concatenate(
+        [
+            _names(raw.train_paths, "train", sizes[0]),
+            _names(raw.unlabeled_paths, "unlabeled", n_unl) if n_unl else np.array([], dtype=str),
+            _names(raw.test_paths, "test", sizes[2]),
+        ]
+    )
     return Hygiene(names, kind.astype(str), a, b, distance, sizes, time.perf_counter() - start, chance)
 
 
@@ -232,8 +236,11 @@ def drop_leaked(raw: RawData, found: Hygiene) -> RawData:
         return raw
     keep = np.ones(len(raw.x_train), dtype=bool)
     keep[train] = False
-    changes = {"x_train": raw.x_train[keep], "y_train": raw.y_train[keep],
-               "train_paths": None if raw.train_paths is None else raw.train_paths[keep]}
+    changes = {
+        "x_train": raw.x_train[keep],
+        "y_train": raw.y_train[keep],
+        "train_paths": None if raw.train_paths is None else raw.train_paths[keep],
+    }
     if len(unlabeled):
         # rows of a memory-mapped split (STL-10's 2.8 GB) are read into memory here: the price of a drop from it
         kept = np.setdiff1d(np.arange(len(raw.x_unlabeled)), unlabeled)
@@ -243,7 +250,6 @@ def drop_leaked(raw: RawData, found: Hygiene) -> RawData:
     how = f"pHash <= {NEAR_BITS} bits" if found.near_checked else "exact copies only"
     what = f"{len(train) + len(unlabeled):,} images that copy a test image dropped ({how})"
     return replace(raw, source=f"{raw.source}; {what}", **changes)
-
 
 
 # ----------------------------------------------------------------------------- in a run
@@ -257,8 +263,9 @@ def write_pairs_csv(path: Path, found: Hygiene) -> Path:
     with atomic_open(path, "w", perms=0o644) as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["kind", "a", "b", "distance"])
-        writer.writerows(zip(found.kind, found.names[found.a], found.names[found.b], found.distance.tolist(),
-                             strict=True))
+        writer.writerows(
+            zip(found.kind, found.names[found.a], found.names[found.b], found.distance.tolist(), strict=True)
+        )
     return path
 
 
@@ -309,26 +316,49 @@ def check_pool(raw: RawData, dataset: DictConfig, run_dir: Path) -> tuple[RawDat
     write_pairs_figure(run_dir / FOLDER / "pairs.png", found, raw)
     counts = found.counts()
     drop = bool(dataset.drop_test_duplicates)
-    near = (f"near: 64-bit pHash within {NEAR_BITS} bits" if found.near_checked else
-            f"near copies not looked for: a random image has about {found.chance:,.0f} others within {NEAR_BITS} "
-            f"pHash bits (from {CHANCE_PAIRS:,} random pairs), so the hash does not tell these images apart")
+    near = (
+        f"near: 64-bit pHash within {NEAR_BITS} bits"
+        if found.near_checked
+        else f"near copies not looked for: a random image has about {found.chance:,.0f} others within {NEAR_BITS} "
+        f"pHash bits (from {CHANCE_PAIRS:,} random pairs), so the hash does not tell these images apart"
+    )
     if not found.near_checked:
         log.warning("pool hygiene: exact copies only; %s", near)
-    summary = {"method": f"exact: BLAKE2b of the pixels; {near}", "near_bits": NEAR_BITS,
-               "near_checked": found.near_checked, "chance_neighbours": round(found.chance, 3),
-               "checked": dict(zip(("train", "unlabeled", "test"), found.sizes, strict=True)),
-               **counts, "dropped": counts["images_copying_test"] if drop else 0, "seconds": round(found.seconds, 2),
-               "pairs": f"{FOLDER}/pairs.csv", "figure": f"{FOLDER}/pairs.png"}
-    log.info("pool hygiene: %s train + %s unlabeled images against each other and %s test images in %.1fs: "
-             "%d exact and %d near pairs in the pool, %d exact and %d near pairs with a test image; pairs in %s",
-             *(f"{n:,}" for n in found.sizes), found.seconds, counts["exact_pairs"], counts["near_pairs"],
-             counts["test_exact_pairs"], counts["test_near_pairs"], csv_path)
+    summary = {
+        "method": f"exact: BLAKE2b of the pixels; {near}",
+        "near_bits": NEAR_BITS,
+        "near_checked": found.near_checked,
+        "chance_neighbours": round(found.chance, 3),
+        "checked": dict(zip(("train", "unlabeled", "test"), found.sizes, strict=True)),
+        **counts,
+        "dropped": counts["images_copying_test"] if drop else 0,
+        "seconds": round(found.seconds, 2),
+        "pairs": f"{FOLDER}/pairs.csv",
+        "figure": f"{FOLDER}/pairs.png",
+    }
+    log.info(
+        "pool hygiene: %s train + %s unlabeled images against each other and %s test images in %.1fs: "
+        "%d exact and %d near pairs in the pool, %d exact and %d near pairs with a test image; pairs in %s",
+        *(f"{n:,}" for n in found.sizes),
+        found.seconds,
+        counts["exact_pairs"],
+        counts["near_pairs"],
+        counts["test_exact_pairs"],
+        counts["test_near_pairs"],
+        csv_path,
+    )
     leaks = counts["images_copying_test"]
     if leaks and drop:
-        log.info("pool hygiene: dropped the %d train/unlabeled images that copy a test image "
-                 "(dataset.drop_test_duplicates=true)", leaks)
+        log.info(
+            "pool hygiene: dropped the %d train/unlabeled images that copy a test image "
+            "(dataset.drop_test_duplicates=true)",
+            leaks,
+        )
         raw = drop_leaked(raw, found)
     elif leaks:
-        log.warning("pool hygiene: %d train/unlabeled images copy a test image, which inflates the test score; "
-                    "dataset.drop_test_duplicates=true removes them before pretext", leaks)
+        log.warning(
+            "pool hygiene: %d train/unlabeled images copy a test image, which inflates the test score; "
+            "dataset.drop_test_duplicates=true removes them before pretext",
+            leaks,
+        )
     return raw, summary

@@ -69,7 +69,7 @@ def read_idx(path: str | Path, expect_ndim: int | None = None) -> np.ndarray:
 def read_idx_count(path: str | Path) -> int:
     """The number of items an IDX file's header declares (reads 8 bytes, not the file)."""
     path = Path(path)
-    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as fh:
         head = fh.read(8)
     if len(head) < 8:
         raise DataError(f"IDX file {path} is truncated inside its header ({len(head)} bytes)")

@@ -182,9 +182,7 @@ def _log_skipped_files(split: _Split, root: Path) -> None:
         )
 
 
-def _check_every_class(
-    labels: np.ndarray, class_names: tuple[str, ...], root: Path, what: str
-) -> None:
+def _check_every_class(labels: np.ndarray, class_names: tuple[str, ...], root: Path, what: str) -> None:
     counts = np.bincount(labels, minlength=len(class_names))
     empty = np.flatnonzero(counts == 0)
     if len(empty):
@@ -207,9 +205,7 @@ def decode_fn(image_size: int, channels: int) -> Callable:
             )
             image = tf.cond(
                 rgb_only,
-                lambda: tf.image.rgb_to_grayscale(
-                    tf.io.decode_image(data, 3, expand_animations=False)
-                ),
+                lambda: tf.image.rgb_to_grayscale(tf.io.decode_image(data, 3, expand_animations=False)),
                 lambda: tf.io.decode_image(data, 1, expand_animations=False),
             )
         else:
@@ -231,9 +227,7 @@ def _resize(image, image_size: int):
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
-def _decode_paths(
-    paths: list[Path], image_size: int, channels: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _decode_paths(paths: list[Path], image_size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
     """Decoded images of `paths` in order, and the indices of the files that could be decoded."""
     import tensorflow as tf
 
@@ -267,9 +261,7 @@ def why_unreadable(path: Path, image_size: int, channels: int) -> str:
     return "decoded when retried alone"
 
 
-def _decode_split(
-    split: _Split, root: Path, image_size: int, channels: int, on_bad_image: str
-) -> _Decoded:
+def _decode_split(split: _Split, root: Path, image_size: int, channels: int, on_bad_image: str) -> _Decoded:
     _log_skipped_files(split, root)
     x, kept = _decode_paths(split.paths, image_size, channels)
     dropped = np.setdiff1d(np.arange(len(split.paths)), kept)
@@ -281,9 +273,7 @@ def _decode_split(
             "dataset.on_bad_image=skip to skip unreadable images"
         )
     if bad:
-        log.warning(
-            "%s: skipped %d unreadable images, e.g. %s", split.name, len(bad), _examples(bad, root)
-        )
+        log.warning("%s: skipped %d unreadable images, e.g. %s", split.name, len(bad), _examples(bad, root))
     paths = np.array([str(p) for p in split.paths], dtype=str)[kept]
     return _Decoded(x, np.asarray(split.labels, dtype=np.int64)[kept], bad, paths)
 
@@ -293,17 +283,11 @@ def _decode_split(
 
 def _check_options(image_size: int, channels: int, on_bad_image: str) -> None:
     if on_bad_image not in ON_BAD_IMAGE:
-        raise DataError(
-            f"dataset.on_bad_image={on_bad_image!r} is not one of {', '.join(ON_BAD_IMAGE)}"
-        )
+        raise DataError(f"dataset.on_bad_image={on_bad_image!r} is not one of {', '.join(ON_BAD_IMAGE)}")
     if channels not in CHANNELS:
-        raise DataError(
-            f"dataset.channels={channels!r} is not supported: use 1 (grayscale) or 3 (RGB)"
-        )
+        raise DataError(f"dataset.channels={channels!r} is not supported: use 1 (grayscale) or 3 (RGB)")
     if not isinstance(image_size, int) or image_size < 1:
-        raise DataError(
-            f"dataset.image_size={image_size!r} must be a positive whole number of pixels, e.g. 32"
-        )
+        raise DataError(f"dataset.image_size={image_size!r} must be a positive whole number of pixels, e.g. 32")
 
 
 def _check_fraction(test_fraction: float, root: Path) -> None:
@@ -345,13 +329,18 @@ def _train_test(
         len(train.y),
         test_fraction,
     )
-    return (train.x[keep], train.y[keep], train.x[test], train.y[test], "held-out test", train.paths[keep],
-            train.paths[test])
+    return (
+        train.x[keep],
+        train.y[keep],
+        train.x[test],
+        train.y[test],
+        "held-out test",
+        train.paths[keep],
+        train.paths[test],
+    )
 
 
-def _decode_all(
-    root: Path, listing: dict[str, _Split], class_names: tuple[str, ...], settings: dict
-) -> RawData:
+def _decode_all(root: Path, listing: dict[str, _Split], class_names: tuple[str, ...], settings: dict) -> RawData:
     started = time.perf_counter()
     decode = {k: settings[k] for k in ("image_size", "channels", "on_bad_image")}
     decoded = {name: _decode_split(split, root, **decode) for name, split in listing.items()}
@@ -362,30 +351,24 @@ def _decode_all(
     unlabeled = decoded["unlabeled"].x if "unlabeled" in decoded else None
     unlabeled_paths = decoded["unlabeled"].paths if "unlabeled" in decoded else None
     if unlabeled is not None and not len(unlabeled):
-        log.warning(
-            "%s has no readable images; going on without unlabeled images", root / "unlabeled"
-        )
+        log.warning("%s has no readable images; going on without unlabeled images", root / "unlabeled")
         unlabeled = unlabeled_paths = None
     bad = sum(len(d.bad) for d in decoded.values())
     source = (
         f"image folder {root} (train {len(y_train):,} / {test_name} {len(y_test):,} / "
-        f"unlabeled {0 if unlabeled is None else len(unlabeled):,}"
-        + (f"; {bad:,} bad images skipped)" if bad else ")")
+        f"unlabeled {0 if unlabeled is None else len(unlabeled):,}" + (f"; {bad:,} bad images skipped)" if bad else ")")
     )
     log.info("decoded %s in %.1fs", source, time.perf_counter() - started)
-    return RawData(x_train, y_train, x_test, y_test, source, class_names, unlabeled, train_paths, unlabeled_paths,
-                   test_paths)
+    return RawData(
+        x_train, y_train, x_test, y_test, source, class_names, unlabeled, train_paths, unlabeled_paths, test_paths
+    )
 
 
 # ----------------------------------------------------------------------------- cache
 
 
-def _cache_key(
-    root: Path, listing: dict[str, _Split], class_names: tuple[str, ...], settings: dict
-) -> str:
-    digest = hashlib.sha256(
-        json.dumps([_CACHE_VERSION, str(root), class_names, settings], sort_keys=True).encode()
-    )
+def _cache_key(root: Path, listing: dict[str, _Split], class_names: tuple[str, ...], settings: dict) -> str:
+    digest = hashlib.sha256(json.dumps([_CACHE_VERSION, str(root), class_names, settings], sort_keys=True).encode())
     for split in listing.values():
         for path in split.paths:
             stat = path.stat()
@@ -413,9 +396,7 @@ def _load_cache(file: Path) -> RawData | None:
                 z["test_paths"],
             )
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-        log.warning(
-            "decoded-image cache %s is unreadable (%s); decoding the images again", file, err
-        )
+        log.warning("decoded-image cache %s is unreadable (%s); decoding the images again", file, err)
         return None
     log.info("reusing decoded images from %s: %s", file, raw.source)
     return raw
@@ -439,9 +420,7 @@ def _save_cache(file: Path, raw: RawData) -> None:
         with atomic_open(file, "wb", perms=0o644) as fh:  # a reader never sees half a file
             np.savez(fh, **arrays)
     except OSError as err:  # the cache only saves time: a run goes on without it
-        log.warning(
-            "could not write the decoded-image cache %s (%s); the next run decodes again", file, err
-        )
+        log.warning("could not write the decoded-image cache %s (%s); the next run decodes again", file, err)
         return
     log.info("saved decoded images to %s", file)
 
@@ -493,11 +472,7 @@ def load_image_folder(
     }
     cache_file = None
     if cache_dir is not None:
-        cache_file = (
-            Path(cache_dir)
-            / "image_folder"
-            / f"{_cache_key(root, listing, class_names, settings)}.npz"
-        )
+        cache_file = Path(cache_dir) / "image_folder" / f"{_cache_key(root, listing, class_names, settings)}.npz"
         cached = _load_cache(cache_file)
         if cached is not None:
             return cached

@@ -39,8 +39,10 @@ def image_batches(
     gather_images = _tensor_gather(stack) if _fits_in_memory(stack) else _numpy_gather(stack)
     labels = None if y is None else tf.constant(np.asarray(y, dtype=np.int32))
     if weights is not None and (labels is None or len(weights) != len(stack)):
-        raise ValueError(f"weights: one per labeled image ({len(stack)}), got {len(weights)}"
-                         + ("" if labels is not None else " without labels"))
+        raise ValueError(
+            f"weights: one per labeled image ({len(stack)}), got {len(weights)}"
+            + ("" if labels is not None else " without labels")
+        )
     w = None if weights is None else tf.constant(np.asarray(weights, dtype=np.float32))
 
     def gather(idx: tf.Tensor):
@@ -68,7 +70,12 @@ def mirrored(batches: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def epoch_batches(
-    x: np.ndarray | ImageStack, *, batch_size: int, seed: int, epochs: int, start_epoch: int = 0,
+    x: np.ndarray | ImageStack,
+    *,
+    batch_size: int,
+    seed: int,
+    epochs: int,
+    start_epoch: int = 0,
     steps_per_epoch: int | None = None,
 ) -> tf.data.Dataset:
     """Training batches for epochs start_epoch..epochs-1 in one stream, images only.
@@ -83,7 +90,8 @@ def epoch_batches(
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         order = tf.random.experimental.stateless_shuffle(
-            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
         ds = tf.data.Dataset.from_tensor_slices(order)
         if steps_per_epoch:
             ds = ds.repeat().take(per_epoch)
@@ -105,8 +113,12 @@ def _tensor_gather(stack: ImageStack):
 
 
 def _numpy_gather(stack: ImageStack):
-    log.info("streaming %d images (%.2f GB uint8) from %s batch by batch", len(stack), stack.nbytes / 1e9,
-             "disk" if stack.on_disk else "memory")
+    log.info(
+        "streaming %d images (%.2f GB uint8) from %s batch by batch",
+        len(stack),
+        stack.nbytes / 1e9,
+        "disk" if stack.on_disk else "memory",
+    )
     shape = stack.shape[1:]
 
     def gather(idx: tf.Tensor) -> tf.Tensor:

@@ -34,8 +34,10 @@ def prepare(name: str, path: str | None, data_dir: str | None, offline: bool = F
     import tensorflow_datasets as tfds
 
     if name not in FORMATS:
-        raise DataError(f"sslrun-data prepare: dataset={name} has no tensorflow-datasets builder; "
-                        f"valid: {', '.join(sorted(FORMATS))}")
+        raise DataError(
+            f"sslrun-data prepare: dataset={name} has no tensorflow-datasets builder; "
+            f"valid: {', '.join(sorted(FORMATS))}"
+        )
     builder = tfds.builder(name, data_dir=data_dir)
     if builder.is_prepared():
         return f"{name}: already prepared in {builder.data_dir}"
@@ -69,8 +71,9 @@ def _seed_download_cache(builder, found: Path, download_dir: Path) -> None:
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
-        resource_lib.write_info_file(url=url, path=dest, dataset_name=builder.name,
-                                     original_fname=info.filename, url_info=info)
+        resource_lib.write_info_file(
+            url=url, path=dest, dataset_name=builder.name, original_fname=info.filename, url_info=info
+        )
         log.info("placed %s for tfds as %s", info.filename, dest)
 
 
@@ -83,8 +86,9 @@ def _write_original(name: str, filename: str, found: Path, out: Path) -> None:
     elif name == "cifar10":
         with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
             raw = load_cifar10(found)
-            archive = write_cifar10_binary(Path(tmp), raw.x_train, raw.y_train, raw.x_test, raw.y_test,
-                                           archive=True, class_names=raw.class_names)
+            archive = write_cifar10_binary(
+                Path(tmp), raw.x_train, raw.y_train, raw.x_test, raw.y_test, archive=True, class_names=raw.class_names
+            )
             os.replace(archive, out)
     elif name == "stl10":
         folder = found if found.is_dir() else found.parent

@@ -97,8 +97,12 @@ def _online(urls: list[str], timeout: float = 3.0) -> bool:
 
 
 def load_from_tfds(
-    name: str, data_dir: str | None, download: bool, looked: list[str],
-    cache_dir: Path | None = None, unlabeled_split: str | None = None,
+    name: str,
+    data_dir: str | None,
+    download: bool,
+    looked: list[str],
+    cache_dir: Path | None = None,
+    unlabeled_split: str | None = None,
 ) -> RawData | None:
     import tensorflow_datasets as tfds
 
@@ -122,8 +126,7 @@ def load_from_tfds(
     unlabeled = None
     if unlabeled_split:
         unlabeled = _unlabeled_on_disk(builder, unlabeled_split, Path(cache_dir or where) / "tfds-arrays")
-    return RawData(x_train, y_train, x_test, y_test, source=f"tfds {where}", class_names=names,
-                   x_unlabeled=unlabeled)
+    return RawData(x_train, y_train, x_test, y_test, source=f"tfds {where}", class_names=names, x_unlabeled=unlabeled)
 
 
 def _split_arrays(builder, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -169,8 +172,16 @@ def not_found(name: str, fmt: FileFormat, looked: list[str], hint: str = "") -> 
 
 
 def load_dataset(
-    name: str, fmt: FileFormat, *, source: str, path: str | None, data_dir: str | None, download: bool,
-    cache_dir: Path, unlabeled_split: str | None = None, hint: str = "",
+    name: str,
+    fmt: FileFormat,
+    *,
+    source: str,
+    path: str | None,
+    data_dir: str | None,
+    download: bool,
+    cache_dir: Path,
+    unlabeled_split: str | None = None,
+    hint: str = "",
 ) -> RawData:
     """Original files (dataset.path, then the well-known places), then tensorflow-datasets."""
     looked: list[str] = []

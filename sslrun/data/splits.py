@@ -62,8 +62,9 @@ class Budget:
         return str(next(v for k, v in self.__dict__.items() if v is not None and k != "every_label"))
 
     @staticmethod
-    def study(labels_per_class: int | None, num_labels: int | None, label_fraction: float | None,
-              budgets: list | None) -> list[Budget]:
+    def study(
+        labels_per_class: int | None, num_labels: int | None, label_fraction: float | None, budgets: list | None
+    ) -> list[Budget]:
         """The budgets of a study: `budgets` in the unit of whichever budget key is set, or that one budget."""
         single = Budget(labels_per_class, num_labels, label_fraction)
         if not budgets:
@@ -121,7 +122,8 @@ class LabelDraw:
     draw: `stratified` (random per class), `first` (the first images of each class, or the first
     `num_labels` in file order: seeds 000, 001, 003) or `random` (uniform over the train split,
     not stratified: seed 004), or a label selection strategy of FEATURE_DRAWS, which chooses `num_labels`
-    images from the pretext encoder's features of the train split alone (sslrun.select). Validation: `val_per_class` more images per class, or `val_split`
+    images from the pretext encoder's features of the train split alone (sslrun.select).
+    Validation: `val_per_class` more images per class, or `val_split`
     (Keras' validation_split: the last fraction of the drawn images, in draw order: seeds 001,
     004), or `val_from_test` (the first N test images; the test split is the rest: seed 000).
     """
@@ -134,17 +136,30 @@ class LabelDraw:
     def __post_init__(self) -> None:
         if self.draw not in DRAWS + FEATURE_DRAWS:
             raise DataError(f"downstream.draw={self.draw!r} is not one of {', '.join(DRAWS + FEATURE_DRAWS)}")
-        given = [k for k, v in (("val_per_class", self.val_per_class), ("val_split", self.val_split),
-                                ("val_from_test", self.val_from_test)) if v]
+        given = [
+            k
+            for k, v in (
+                ("val_per_class", self.val_per_class),
+                ("val_split", self.val_split),
+                ("val_from_test", self.val_from_test),
+            )
+            if v
+        ]
         if len(given) > 1:
-            raise DataError(f"validation images from one place only, got {', '.join(given)}: set the others to "
-                            "0/null (e.g. downstream.val_per_class=0 downstream.val_split=0.2)")
+            raise DataError(
+                f"validation images from one place only, got {', '.join(given)}: set the others to "
+                "0/null (e.g. downstream.val_per_class=0 downstream.val_split=0.2)"
+            )
         if self.val_split is not None and not 0 < self.val_split < 1:
             raise DataError(f"downstream.val_split={self.val_split}: must be between 0 and 1")
 
 
 def draw_stratified(
-    y: np.ndarray, budget: Budget | int, val_per_class: int, seed: int, repeat: int = 0,
+    y: np.ndarray,
+    budget: Budget | int,
+    val_per_class: int,
+    seed: int,
+    repeat: int = 0,
     class_names: tuple[str, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the labeled subset (under `budget`) and of `val_per_class` validation images per class."""
@@ -152,8 +167,13 @@ def draw_stratified(
 
 
 def draw_labels(
-    y: np.ndarray, budget: Budget | int, how: LabelDraw, seed: int, repeat: int = 0,
-    class_names: tuple[str, ...] = (), features: np.ndarray | None = None,
+    y: np.ndarray,
+    budget: Budget | int,
+    how: LabelDraw,
+    seed: int,
+    repeat: int = 0,
+    class_names: tuple[str, ...] = (),
+    features: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the labeled subset and of the validation images drawn from the train split.
 
@@ -163,21 +183,28 @@ def draw_labels(
     """
     budget = Budget(labels_per_class=budget) if isinstance(budget, int) else budget
     rng = np.random.default_rng([seed, repeat])
-    if how.draw in FEATURE_DRAWS or (how.draw != "stratified" and (
-            budget.num_labels is not None or (how.draw == "random" and not budget.every_label))):
-        chosen = (_draw_by_strategy(features, budget, how.draw, seed, repeat, len(y)) if how.draw in FEATURE_DRAWS
-                  else _draw_overall(y, budget, how.draw, rng, class_names))
+    if how.draw in FEATURE_DRAWS or (
+        how.draw != "stratified"
+        and (budget.num_labels is not None or (how.draw == "random" and not budget.every_label))
+    ):
+        chosen = (
+            _draw_by_strategy(features, budget, how.draw, seed, repeat, len(y))
+            if how.draw in FEATURE_DRAWS
+            else _draw_overall(y, budget, how.draw, rng, class_names)
+        )
         val = np.array([], dtype=np.int64)
         if how.val_per_class:
             rest = np.setdiff1d(np.arange(len(y)), chosen)
-            val = _per_class(y[rest], np.full(len(np.unique(y)), how.val_per_class), how.draw, rng, budget,
-                             class_names, 0)
+            val = _per_class(
+                y[rest], np.full(len(np.unique(y)), how.val_per_class), how.draw, rng, budget, class_names, 0
+            )
             val = rest[val]
     else:
         counts = np.array([np.sum(y == c) for c in np.unique(y)])
         need = budget.per_class(counts, rng, how.val_per_class)
-        both = _per_class(y, need + how.val_per_class, how.draw, rng, budget, class_names, how.val_per_class,
-                          split=need)
+        both = _per_class(
+            y, need + how.val_per_class, how.draw, rng, budget, class_names, how.val_per_class, split=need
+        )
         chosen, val = both
         # per-class draws have no order of their own: file order for `first`, a shuffle for `stratified`
         chosen = np.sort(chosen) if how.draw == "first" else rng.permutation(chosen)
@@ -210,10 +237,15 @@ def _per_class(y, want, draw, rng, budget, class_names, val_per_class, split=Non
 def _draw_overall(y, budget, draw, rng, class_names) -> np.ndarray:
     """Not stratified: the first N in file order, or N uniformly at random (in draw order)."""
     if budget.labels_per_class is not None:
-        raise DataError("downstream.draw=random draws a total: use downstream.num_labels (or label_fraction), "
-                        "or draw=stratified for labels_per_class")
-    n = len(y) if budget.every_label else (budget.num_labels if budget.num_labels is not None
-                                           else int(round(len(y) * budget.label_fraction)))
+        raise DataError(
+            "downstream.draw=random draws a total: use downstream.num_labels (or label_fraction), "
+            "or draw=stratified for labels_per_class"
+        )
+    n = (
+        len(y)
+        if budget.every_label
+        else (budget.num_labels if budget.num_labels is not None else int(round(len(y) * budget.label_fraction)))
+    )
     if n > len(y):
         raise DataError(f"{budget.describe()} asks for {n} labels but the train split has {len(y)} images")
     return np.arange(n) if draw == "first" else rng.permutation(len(y))[:n]
@@ -224,11 +256,15 @@ def _draw_by_strategy(features, budget: Budget, draw: str, seed: int, repeat: in
     from sslrun.select import SELECTORS
 
     if budget.labels_per_class is not None or budget.every_label:
-        raise DataError(f"downstream.draw={draw} picks a total without knowing the classes: use "
-                        "downstream.num_labels (or label_fraction), not labels_per_class or 'all'")
+        raise DataError(
+            f"downstream.draw={draw} picks a total without knowing the classes: use "
+            "downstream.num_labels (or label_fraction), not labels_per_class or 'all'"
+        )
     if features is None or len(features) != n:
-        raise DataError(f"downstream.draw={draw} chooses from the pretext features of the train split's {n} images; "
-                        f"got {'none' if features is None else len(features)} (sslrun computes them after pretext)")
+        raise DataError(
+            f"downstream.draw={draw} chooses from the pretext features of the train split's {n} images; "
+            f"got {'none' if features is None else len(features)} (sslrun computes them after pretext)"
+        )
     count = budget.num_labels if budget.num_labels is not None else int(round(n * budget.label_fraction))
     return SELECTORS.get(draw)(features, count, seed, repeat)
 
@@ -271,8 +307,14 @@ def _pool_parts(pool: str, train, unlabeled, exclude: np.ndarray) -> list:
 
 
 def make_splits(
-    raw: RawData, budget: Budget | int, val_per_class: int | LabelDraw, seed: int, num_classes: int | None,
-    pool: str = "train", repeat: int = 0, features: np.ndarray | None = None,
+    raw: RawData,
+    budget: Budget | int,
+    val_per_class: int | LabelDraw,
+    seed: int,
+    num_classes: int | None,
+    pool: str = "train",
+    repeat: int = 0,
+    features: np.ndarray | None = None,
 ) -> Splits:
     """`val_per_class` is a number (stratified draw) or a full LabelDraw; `features`: the train split's pretext
     features, which a strategy of FEATURE_DRAWS draws from."""
@@ -282,9 +324,11 @@ def make_splits(
     if found > num_classes:
         raise DataError(f"labels go up to {found - 1} but dataset.num_classes={num_classes}; fix dataset.num_classes")
     if how.draw in FEATURE_DRAWS and pool == "train_excluding_labeled":
-        raise DataError(f"downstream.draw={how.draw} chooses labels from the features of the pretext encoder, which "
-                        "would train on a pool without them (dataset.pool=train_excluding_labeled): use "
-                        "dataset.pool=train or auto")
+        raise DataError(
+            f"downstream.draw={how.draw} chooses labels from the features of the pretext encoder, which "
+            "would train on a pool without them (dataset.pool=train_excluding_labeled): use "
+            "dataset.pool=train or auto"
+        )
     labeled, val = draw_labels(raw.y_train, budget, how, seed, repeat, raw.class_names, features)
     exclude = np.concatenate([labeled, val])
     pool_x, pool = pretext_pool(raw, pool, exclude)
@@ -292,8 +336,9 @@ def make_splits(
     test_x, test_y = raw.x_test, raw.y_test
     if how.val_from_test:
         if how.val_from_test >= len(test_y):
-            raise DataError(f"downstream.val_from_test={how.val_from_test} leaves no test images "
-                            f"(the test split has {len(test_y)})")
+            raise DataError(
+                f"downstream.val_from_test={how.val_from_test} leaves no test images (the test split has {len(test_y)})"
+            )
         k = how.val_from_test
         val_x, val_y, test_x, test_y = test_x[:k], test_y[:k], test_x[k:], test_y[k:]
     return Splits(

@@ -97,9 +97,7 @@ def _binary_folder(path: Path, cache_dir: Path) -> Path:
             return found
         path = found
     elif not path.is_file():
-        raise DataError(
-            f"STL-10 path {path} does not exist; point dataset.path at {FOLDER}/ or {ARCHIVE}"
-        )
+        raise DataError(f"STL-10 path {path} does not exist; point dataset.path at {FOLDER}/ or {ARCHIVE}")
     extracted = _extract_once(path, cache_dir)
     folder = find_stl10(extracted)
     if folder is None or not folder.is_dir():
@@ -184,9 +182,7 @@ def _class_names(folder: Path) -> tuple[str, ...]:
     path = folder / "class_names.txt"
     if not path.is_file():
         return STL10_CLASSES
-    names = tuple(
-        line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()
-    )
+    names = tuple(line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip())
     if len(names) != 10:
         raise DataError(
             f"STL-10 file {path} lists {len(names)} class names, not 10; delete it to use the standard names"

@@ -13,7 +13,16 @@ from sslrun.data.base import RawData
 from sslrun.errors import ConfigError
 
 CLASS_NAMES = (
-    "square", "frame", "disk", "ring", "plus", "x", "triangle", "ell", "bar", "tee",
+    "square",
+    "frame",
+    "disk",
+    "ring",
+    "plus",
+    "x",
+    "triangle",
+    "ell",
+    "bar",
+    "tee",
 )
 
 
@@ -40,13 +49,25 @@ def _masks(shape_id: np.ndarray, dy: np.ndarray, dx: np.ndarray, s: np.ndarray) 
 
 
 # One colour per class (RGB in 0..1), so colour carries signal that colorization can learn.
-CLASS_COLOURS = np.array([
-    [1.0, 0.2, 0.2], [0.2, 1.0, 0.2], [0.2, 0.4, 1.0], [1.0, 1.0, 0.2], [1.0, 0.2, 1.0],
-    [0.2, 1.0, 1.0], [1.0, 0.6, 0.2], [0.6, 0.2, 1.0], [0.6, 1.0, 0.6], [1.0, 1.0, 1.0],
-])
+CLASS_COLOURS = np.array(
+    [
+        [1.0, 0.2, 0.2],
+        [0.2, 1.0, 0.2],
+        [0.2, 0.4, 1.0],
+        [1.0, 1.0, 0.2],
+        [1.0, 0.2, 1.0],
+        [0.2, 1.0, 1.0],
+        [1.0, 0.6, 0.2],
+        [0.6, 0.2, 1.0],
+        [0.6, 1.0, 0.6],
+        [1.0, 1.0, 1.0],
+    ]
+)
 
 
-def _images(labels: np.ndarray, rng: np.random.Generator, noise: float, size: int = 28, channels: int = 1) -> np.ndarray:
+def _images(
+    labels: np.ndarray, rng: np.random.Generator, noise: float, size: int = 28, channels: int = 1
+) -> np.ndarray:
     n = len(labels)
     col = lambda v: v[:, None, None]  # noqa: E731
     scale = size / 28

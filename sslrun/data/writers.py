@@ -69,9 +69,7 @@ def write_cifar10_binary(
             (folder / f"{name}.bin").write_bytes(records.tobytes())
         (folder / "batches.meta.txt").write_text("\n".join(_ten(class_names)) + "\n\n")
 
-    return _write_layout(
-        Path(root), "cifar-10-batches-bin", "cifar-10-binary.tar.gz", fill, archive
-    )
+    return _write_layout(Path(root), "cifar-10-batches-bin", "cifar-10-binary.tar.gz", fill, archive)
 
 
 def write_stl10_binary(
@@ -105,9 +103,7 @@ def write_stl10_binary(
     return _write_layout(Path(root), "stl10_binary", "stl10_binary.tar.gz", fill, archive)
 
 
-def _write_layout(
-    root: Path, folder_name: str, archive_name: str, fill: Callable[[Path], None], archive: bool
-) -> Path:
+def _write_layout(root: Path, folder_name: str, archive_name: str, fill: Callable[[Path], None], archive: bool) -> Path:
     """Fill `root/folder_name/`, or pack it as `root/archive_name` (built in a temp dir, so an
     existing folder of the same name in root is left alone)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -149,9 +145,7 @@ def _write_stl_images(path: Path, x: np.ndarray) -> None:
     """NHWC -> per image (channel, col, row) bytes: channel by channel, each channel column-major."""
     with open(path, "wb") as fh:
         for start in range(0, len(x), _CHUNK):
-            fh.write(
-                np.ascontiguousarray(x[start : start + _CHUNK].transpose(0, 3, 2, 1)).tobytes()
-            )
+            fh.write(np.ascontiguousarray(x[start : start + _CHUNK].transpose(0, 3, 2, 1)).tobytes())
 
 
 def _pickle(path: Path, obj: dict) -> None:
@@ -161,9 +155,7 @@ def _pickle(path: Path, obj: dict) -> None:
 
 def _check_images(name: str, x: np.ndarray, shape: tuple[int, int, int]) -> None:
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != shape:
-        raise ValueError(
-            f"{name} must be uint8 of shape (n, {', '.join(map(str, shape))}), got {x.dtype} {x.shape}"
-        )
+        raise ValueError(f"{name} must be uint8 of shape (n, {', '.join(map(str, shape))}), got {x.dtype} {x.shape}")
 
 
 def _check_labels(name: str, y: np.ndarray, n: int) -> None:

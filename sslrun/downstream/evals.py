@@ -41,15 +41,32 @@ class EvalInputs:
     keeps_classifier: bool = True  # whether the study keeps this result's classifier (its first draw: the export)
 
     @classmethod
-    def build(cls, cfg: DictConfig, encoders: Any, splits: Splits, seed: int, tb_dir: Path | None,
-              keeps_classifier: bool, cache: dict | None = None) -> EvalInputs:
+    def build(
+        cls,
+        cfg: DictConfig,
+        encoders: Any,
+        splits: Splits,
+        seed: int,
+        tb_dir: Path | None,
+        keeps_classifier: bool,
+        cache: dict | None = None,
+    ) -> EvalInputs:
         """One evaluation's inputs from the run's config and its Encoders (sslrun.downstream.workers), in the
         study's process and in a worker alike."""
         d = cfg.downstream
-        return cls(encoders.pretrained, encoders.scratch, splits=splits, d=d, seed=seed, tb_dir=tb_dir,
-                   cache={} if cache is None else cache, encoder_info=encoders.info, lock_timeout=cfg.lock_timeout,
-                   baseline_cache=Path(cfg.cache_dir).expanduser() / "downstream" if d.cache else None,
-                   keeps_classifier=keeps_classifier)
+        return cls(
+            encoders.pretrained,
+            encoders.scratch,
+            splits=splits,
+            d=d,
+            seed=seed,
+            tb_dir=tb_dir,
+            cache={} if cache is None else cache,
+            encoder_info=encoders.info,
+            lock_timeout=cfg.lock_timeout,
+            baseline_cache=Path(cfg.cache_dir).expanduser() / "downstream" if d.cache else None,
+            keeps_classifier=keeps_classifier,
+        )
 
 
 EVALS: Registry[dict[str, Any]] = Registry("evaluation")
@@ -101,7 +118,8 @@ CLASSIFIER_EVALS = ("finetune", "scratch", "selftrain", "linear")  # train a cla
 def uses_frozen_features(d: DictConfig) -> bool:
     """Whether any evaluation of `d` reads frozen features (selftrain does through a propagate teacher)."""
     return any(e in FEATURE_EVALS for e in d.evals) or (
-        "selftrain" in d.evals and d.get("selftrain_teacher") is not None and d.selftrain_teacher.value == "propagate")
+        "selftrain" in d.evals and d.get("selftrain_teacher") is not None and d.selftrain_teacher.value == "propagate"
+    )
 
 
 def headline(evals: list[str]) -> str | None:

@@ -37,20 +37,24 @@ from sslrun.training.artifacts import atomic_write_json
 log = logging.getLogger("sslrun")
 
 
-
 def choose(first: dict[str, dict[str, Any]], evals: list[str], has_val: bool) -> tuple[str, str]:
     """(evaluation to export, why) among `first`'s results that carry a classifier."""
     names = [e for e in evals if "classifier" in first.get(e, {})]
     if has_val:
         best = max(names, key=lambda e: (first[e]["val_accuracy"], -names.index(e)))
         others = ", ".join(f"{e} {first[e]['val_accuracy']:.4f}" for e in names if e != best)
-        return best, (f"highest validation accuracy ({first[best]['val_accuracy']:.4f}"
-                      + (f"; {others}" if others else "") + "), first budget, repeat 0")
+        return best, (
+            f"highest validation accuracy ({first[best]['val_accuracy']:.4f}"
+            + (f"; {others}" if others else "")
+            + "), first budget, repeat 0"
+        )
     lead = headline(names)
     name = lead if lead is not None else names[0]
     what = "the headline evaluation (first pretrained one in downstream.evals)" if lead else "the first evaluation"
-    return name, (f"no validation images (downstream.val_per_class, val_split and val_from_test are 0): exported "
-                  f"{what}, not chosen on the test split; first budget, repeat 0")
+    return name, (
+        f"no validation images (downstream.val_per_class, val_split and val_from_test are 0): exported "
+        f"{what}, not chosen on the test split; first budget, repeat 0"
+    )
 
 
 def uint8_model(classifier: keras.Model, image_shape: tuple[int, int, int]) -> keras.Model:
@@ -67,13 +71,19 @@ def validation_source(d: DictConfig) -> str:
     return "none"
 
 
-def export_classifier(run_dir: Path, first: dict[str, dict[str, Any]], splits: Splits, d: DictConfig,
-                      input_scale: float = 1.0) -> dict[str, Any] | None:
+def export_classifier(
+    run_dir: Path, first: dict[str, dict[str, Any]], splits: Splits, d: DictConfig, input_scale: float = 1.0
+) -> dict[str, Any] | None:
     """Write run_dir/model/ (atomically: a temp folder, then a rename) and return what metrics.json records."""
     evals = list(d.evals)
     if not any("classifier" in first.get(e, {}) for e in evals):
-        log.info("no classifier to export: downstream.evals=%s trains none (knn and propagate do not); add "
-                 "finetune, scratch, selftrain or linear to get %s/%s/", evals, run_dir, MODEL_DIR)
+        log.info(
+            "no classifier to export: downstream.evals=%s trains none (knn and propagate do not); add "
+            "finetune, scratch, selftrain or linear to get %s/%s/",
+            evals,
+            run_dir,
+            MODEL_DIR,
+        )
         return None
     name, reason = choose(first, evals, len(splits.val_x) > 0)
     result = first[name]
@@ -81,17 +91,25 @@ def export_classifier(run_dir: Path, first: dict[str, dict[str, Any]], splits: S
     logits = model.predict(splits.test_x, batch_size=256, verbose=0)
     exported_accuracy = float(np.mean(np.argmax(logits, axis=1) == splits.test_y))
     if exported_accuracy != result["test_accuracy"]:  # float rounding of the scaling could flip a near tie
-        log.warning("exported %s: test accuracy %.6f, the run measured %.6f", name, exported_accuracy,
-                    result["test_accuracy"])
+        log.warning(
+            "exported %s: test accuracy %.6f, the run measured %.6f", name, exported_accuracy, result["test_accuracy"]
+        )
     names = list(splits.class_names) or [str(k) for k in range(splits.num_classes)]
     info = {
-        "eval": name, "reason": reason, "class_names": names,
-        "input_size": list(splits.image_shape[:2]), "channels": splits.image_shape[2], "input_dtype": "uint8",
-        "scaling": "Rescaling(1/255) in the model" + (f", then the encoder's input_scale {input_scale}"
-                                                          if input_scale != 1.0 else ""),
-        "test_accuracy": result["test_accuracy"], "test_accuracy_exported": exported_accuracy,
-        "test_images": len(splits.test_y), "val_accuracy": result.get("val_accuracy"),
-        "validation": validation_source(d), "budget_and_repeat": "first budget, repeat 0",
+        "eval": name,
+        "reason": reason,
+        "class_names": names,
+        "input_size": list(splits.image_shape[:2]),
+        "channels": splits.image_shape[2],
+        "input_dtype": "uint8",
+        "scaling": "Rescaling(1/255) in the model"
+        + (f", then the encoder's input_scale {input_scale}" if input_scale != 1.0 else ""),
+        "test_accuracy": result["test_accuracy"],
+        "test_accuracy_exported": exported_accuracy,
+        "test_images": len(splits.test_y),
+        "val_accuracy": result.get("val_accuracy"),
+        "validation": validation_source(d),
+        "budget_and_repeat": "first budget, repeat 0",
         "tta": d.tta.value if name != "linear" else "none",
         "feature_flip": bool(d.feature_flip) if name == "linear" else False,
         "accuracy_includes_tta": True,  # the flips are layers of the exported model

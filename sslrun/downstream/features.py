@@ -26,6 +26,7 @@ def features(encoder: keras.Model, x: np.ndarray, batch_size: int = 512, flip: b
 def batch_features(encoder: keras.Model, flip: bool = False) -> Callable[[tf.Tensor], np.ndarray]:
     """`features` for one batch of uint8 images at a time: the same scaling (image_batches' unit_range),
     inference mode, float32 outputs and mirror average, for images that arrive in batches (decoded files)."""
+
     @tf.function(input_signature=[tf.TensorSpec((None, *encoder.input_shape[1:]), tf.uint8)])
     def outputs(images: tf.Tensor) -> list[tf.Tensor]:
         x = unit_range(images)

@@ -22,8 +22,13 @@ from sslrun.training.progress import RichProgress
 log = logging.getLogger("sslrun")
 
 
-def classifier(encoder: keras.Model, num_classes: int, dropout: float,
-               augmenter: keras.Layer | None = None, head_init: str = "glorot_uniform") -> keras.Model:
+def classifier(
+    encoder: keras.Model,
+    num_classes: int,
+    dropout: float,
+    augmenter: keras.Layer | None = None,
+    head_init: str = "glorot_uniform",
+) -> keras.Model:
     """encoder -> [dropout] -> Dense(num_classes) logits; the augmenter (if any) acts in training only."""
     inputs = keras.Input(shape=encoder.input_shape[1:])
     x = augmenter(inputs) if augmenter is not None else inputs
@@ -80,8 +85,17 @@ class UpdateCounter(keras.callbacks.Callback):
         self._seen = total
 
 
-def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: DictConfig, seed: int,
-               tb_dir: Path | None = None, weights: np.ndarray | None = None) -> list[dict]:
+def _fit_phase(
+    model,
+    splits: Splits,
+    label: str,
+    epochs: int,
+    lr: float,
+    d: DictConfig,
+    seed: int,
+    tb_dir: Path | None = None,
+    weights: np.ndarray | None = None,
+) -> list[dict]:
     if epochs <= 0:
         return []
     steps = -(-len(splits.labeled_x) // d.batch_size)
@@ -92,25 +106,35 @@ def _fit_phase(model, splits: Splits, label: str, epochs: int, lr: float, d: Dic
         metrics=["accuracy"],
         steps_per_execution=d.steps_per_execution,
     )
-    train = image_batches(splits.labeled_x, splits.labeled_y, batch_size=d.batch_size, shuffle=True, seed=seed,
-                          weights=weights)
+    train = image_batches(
+        splits.labeled_x, splits.labeled_y, batch_size=d.batch_size, shuffle=True, seed=seed, weights=weights
+    )
     val = image_batches(splits.val_x, splits.val_y, batch_size=256, shuffle=False) if len(splits.val_x) else None
     updates = UpdateCounter()
     callbacks = [RichProgress(label, epochs, steps, show_bars=True), updates, StopAtEpoch()]
     monitor = getattr(d.patience_monitor, "value", d.patience_monitor)
     if d.patience and (val is not None or not monitor.startswith("val_")):
         # val_*: keep the best weights; a training metric (seed 001's `accuracy`) only stops, as Keras does
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=d.patience,
-                                                       restore_best_weights=monitor.startswith("val_")))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, patience=d.patience, restore_best_weights=monitor.startswith("val_")
+            )
+        )
     if tb_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0))
     history = model.fit(
-        train, epochs=epochs, validation_data=val, verbose=0, shuffle=False,  # tf.data shuffles
+        train,
+        epochs=epochs,
+        validation_data=val,
+        verbose=0,
+        shuffle=False,  # tf.data shuffles
         callbacks=callbacks,
     )
     keys = list(history.history)
-    return [{"epoch": i + 1, **{k: float(history.history[k][i]) for k in keys}, "updates": updates.per_epoch[i]}
-            for i in range(len(history.epoch))]
+    return [
+        {"epoch": i + 1, **{k: float(history.history[k][i]) for k in keys}, "updates": updates.per_epoch[i]}
+        for i in range(len(history.epoch))
+    ]
 
 
 def trainable_parameters(layer: keras.Layer) -> int:
@@ -131,18 +155,30 @@ def phases(d: DictConfig, pretrained: bool) -> list[tuple[str, int, float, bool]
     if d.scratch_epochs is not None:
         return [("scratch", d.scratch_epochs, d.scratch_lr if d.scratch_lr is not None else d.frozen_lr, False)]
     same = getattr(d.scratch_phases, "value", d.scratch_phases) == "same"
-    return [("frozen" if same else "phase1", d.frozen_epochs, d.frozen_lr, same),
-            ("unfrozen" if same else "phase2", phase2, d.unfrozen_lr, False)]
+    return [
+        ("frozen" if same else "phase1", d.frozen_epochs, d.frozen_lr, same),
+        ("unfrozen" if same else "phase2", phase2, d.unfrozen_lr, False),
+    ]
 
 
-def train_classifier(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, name: str, pretrained: bool,
-                     tb_dir: Path | None = None, unfrozen_epochs: int | None = None,
-                     weights: np.ndarray | None = None) -> tuple[keras.Model, list[dict]]:
+def train_classifier(
+    encoder: keras.Model,
+    splits: Splits,
+    d: DictConfig,
+    seed: int,
+    name: str,
+    pretrained: bool,
+    tb_dir: Path | None = None,
+    unfrozen_epochs: int | None = None,
+    weights: np.ndarray | None = None,
+) -> tuple[keras.Model, list[dict]]:
     """encoder + a new head trained on splits.labeled_* through `phases(d, pretrained)` (`unfrozen_epochs`,
     if given, replaces the second phase's epochs). `weights`: per labeled image, its weight in the loss."""
     keras.utils.set_random_seed(seed)  # the same head init and batch order for finetune and scratch
     augmenter = label_augmenter(d, splits.image_shape, seed)
-    model = classifier(encoder, splits.num_classes, d.head_dropout, augmenter, getattr(d.head_init, "value", d.head_init))
+    model = classifier(
+        encoder, splits.num_classes, d.head_dropout, augmenter, getattr(d.head_init, "value", d.head_init)
+    )
     rows = []
     plan = phases(d, pretrained)
     if unfrozen_epochs is not None and len(plan) == 2:
@@ -154,20 +190,35 @@ def train_classifier(encoder: keras.Model, splits: Splits, d: DictConfig, seed: 
             unfreeze(encoder)
         tb = tb_dir / phase if tb_dir is not None else None
         # which parameters this phase's updates reach: the history shows each layer group's update count
-        trains = {"encoder_trainable_params": trainable_parameters(encoder),
-                  "head_trainable_params": trainable_parameters(model.get_layer("classifier")), "peak_lr": lr}
-        rows += [{"phase": phase, **r, **trains}
-                 for r in _fit_phase(model, splits, f"{name} {phase}", epochs, lr, d, seed + i, tb, weights)]
+        trains = {
+            "encoder_trainable_params": trainable_parameters(encoder),
+            "head_trainable_params": trainable_parameters(model.get_layer("classifier")),
+            "peak_lr": lr,
+        }
+        rows += [
+            {"phase": phase, **r, **trains}
+            for r in _fit_phase(model, splits, f"{name} {phase}", epochs, lr, d, seed + i, tb, weights)
+        ]
     return model, rows
 
 
-def finetune(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, name: str, pretrained: bool,
-             tb_dir: Path | None = None) -> dict[str, Any]:
+def finetune(
+    encoder: keras.Model,
+    splits: Splits,
+    d: DictConfig,
+    seed: int,
+    name: str,
+    pretrained: bool,
+    tb_dir: Path | None = None,
+) -> dict[str, Any]:
     """train_classifier, then its test (and validation) accuracy."""
     start = time.perf_counter()
     model, rows = train_classifier(encoder, splits, d, seed, name, pretrained, tb_dir)
-    return {**score(model, splits, name, start, d.tta.value), "history": rows,
-            "classifier": inference_model(model, encoder, d.tta.value)}
+    return {
+        **score(model, splits, name, start, d.tta.value),
+        "history": rows,
+        "classifier": inference_model(model, encoder, d.tta.value),
+    }
 
 
 def inference_model(model: keras.Model, encoder: keras.Model, tta: str = "none") -> keras.Model:
@@ -190,8 +241,13 @@ def score(model: keras.Model, splits: Splits, name: str, start: float, tta: str 
     result = evaluate_logits(predict_logits(model, splits.test_x, tta), splits.test_y)
     result["val_accuracy"] = val_accuracy(model, splits, tta)
     result["seconds"] = round(time.perf_counter() - start, 2)
-    log.info("%s: test accuracy %.4f, loss %.4f (%.1fs)", name, result["test_accuracy"], result["test_loss"],
-             result["seconds"])
+    log.info(
+        "%s: test accuracy %.4f, loss %.4f (%.1fs)",
+        name,
+        result["test_accuracy"],
+        result["test_loss"],
+        result["seconds"],
+    )
     return result
 
 

@@ -20,8 +20,9 @@ def unit(f: np.ndarray) -> np.ndarray:
     return (f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def nearest(queries: np.ndarray, base: np.ndarray, k: int, *, exclude_self: bool = False,
-            chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+    queries: np.ndarray, base: np.ndarray, k: int, *, exclude_self: bool = False, chunk: int = CHUNK
+) -> tuple[np.ndarray, np.ndarray]:
     """(indices, similarities), each (n, k): every query row's k most similar `base` rows (unit rows in).
 
     exclude_self: queries are `base` itself, and row i is not its own neighbour. Each block of `chunk`
@@ -32,12 +33,12 @@ def nearest(queries: np.ndarray, base: np.ndarray, k: int, *, exclude_self: bool
     sim = np.empty((len(queries), k), np.float32)
     base_t = tf.constant(np.asarray(base, np.float32))
     for lo in range(0, len(queries), chunk):
-        s = tf.matmul(tf.constant(np.asarray(queries[lo:lo + chunk], np.float32)), base_t, transpose_b=True)
+        s = tf.matmul(tf.constant(np.asarray(queries[lo : lo + chunk], np.float32)), base_t, transpose_b=True)
         if exclude_self:
             own = tf.one_hot(tf.range(lo, lo + s.shape[0]), len(base), on_value=True, off_value=False)
             s = tf.where(own, tf.constant(-np.inf, s.dtype), s)
         top_sim, top_idx = tf.math.top_k(s, k, sorted=False)
-        idx[lo:lo + chunk], sim[lo:lo + chunk] = top_idx.numpy(), top_sim.numpy()
+        idx[lo : lo + chunk], sim[lo : lo + chunk] = top_idx.numpy(), top_sim.numpy()
     return idx, sim
 
 
@@ -50,8 +51,9 @@ def weighted_vote(classes: np.ndarray, weights: np.ndarray, num_classes: int) ->
     return votes.argmax(axis=1)
 
 
-def knn_predict(train_f: np.ndarray, train_y: np.ndarray, query_f: np.ndarray, k: int, num_classes: int,
-                chunk: int = CHUNK) -> np.ndarray:
+def knn_predict(
+    train_f: np.ndarray, train_y: np.ndarray, query_f: np.ndarray, k: int, num_classes: int, chunk: int = CHUNK
+) -> np.ndarray:
     """Class of each query row: the k most cosine-similar training rows vote with their similarity."""
     idx, sim = nearest(unit(query_f), unit(train_f), k, chunk=chunk)
     return weighted_vote(np.asarray(train_y)[idx], sim, num_classes)
@@ -59,13 +61,19 @@ def knn_predict(train_f: np.ndarray, train_y: np.ndarray, query_f: np.ndarray, k
 
 def knn_eval(encoder: keras.Model, splits: Splits, d: DictConfig, seed: int, tb_dir=None) -> dict[str, Any]:
     start = time.perf_counter()
-    f_lab, f_test, f_val = (features(encoder, x, flip=d.feature_flip)
-                            for x in (splits.labeled_x, splits.test_x, splits.val_x))
+    f_lab, f_test, f_val = (
+        features(encoder, x, flip=d.feature_flip) for x in (splits.labeled_x, splits.test_x, splits.val_x)
+    )
     pred = knn_predict(f_lab, splits.labeled_y, f_test, d.knn_k, splits.num_classes)
     val = None
     if len(splits.val_x):
         val_pred = knn_predict(f_lab, splits.labeled_y, f_val, d.knn_k, splits.num_classes)
         val = float(np.mean(val_pred == splits.val_y))
-    return {"test_accuracy": float(np.mean(pred == splits.test_y)), "test_loss": None, "predictions": pred,
-            "val_accuracy": val,
-            "seconds": round(time.perf_counter() - start, 2), "history": []}
+    return {
+        "test_accuracy": float(np.mean(pred == splits.test_y)),
+        "test_loss": None,
+        "predictions": pred,
+        "val_accuracy": val,
+        "seconds": round(time.perf_counter() - start, 2),
+        "history": [],
+    }

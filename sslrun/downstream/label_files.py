@@ -38,8 +38,9 @@ def _names(splits: Splits) -> list[str]:
 
 def write_labeled(run_dir: Path, splits: Splits) -> Path:
     """downstream/labeled_0.csv, one row per labeled image in the order of splits.labeled_x."""
-    ids, column = ((splits.labeled_paths, "path") if splits.labeled_paths is not None
-                   else (splits.labeled_index, "index"))
+    ids, column = (
+        (splits.labeled_paths, "path") if splits.labeled_paths is not None else (splits.labeled_index, "index")
+    )
     names, out = _names(splits), run_dir / LABELED
     with atomic_open(out, "w", perms=0o644) as fh:
         writer = csv.writer(fh, lineterminator="\n")
@@ -66,8 +67,15 @@ def write_pseudo_labels(run_dir: Path, splits: Splits) -> Path:
             rows = np.arange(lo, min(lo + POOL_BATCH, len(pool)))
             probs = infer(pool.take(rows)).numpy()
             top = probs.argmax(axis=1)
-            writer.writerows([ids[r] if ids is not None else int(r), names[k], f"{p:.4f}", info["eval"]]
-                             for r, k, p in zip(rows, top, probs[np.arange(len(rows)), top], strict=True))
-    log.info("pseudo-labels: %d pool images labeled by %s (model/) in %.1fs: %s", len(pool), info["eval"],
-             time.perf_counter() - start, out)
+            writer.writerows(
+                [ids[r] if ids is not None else int(r), names[k], f"{p:.4f}", info["eval"]]
+                for r, k, p in zip(rows, top, probs[np.arange(len(rows)), top], strict=True)
+            )
+    log.info(
+        "pseudo-labels: %d pool images labeled by %s (model/) in %.1fs: %s",
+        len(pool),
+        info["eval"],
+        time.perf_counter() - start,
+        out,
+    )
     return out

@@ -27,8 +27,12 @@ def resolve_pretext_dir(path: str | Path) -> Path:
         if is_complete(candidate):
             return candidate
     checkpoints = sorted(p for d in (given / "pretext", given) for p in (d / CHECKPOINTS).glob("epoch-*.npz"))
-    todo = (f"It has checkpoints up to {checkpoints[-1].name}: rerun the command that started it (same "
-            f"hydra.run.dir={given}) to resume it" if checkpoints else "Rerun it")
+    todo = (
+        f"It has checkpoints up to {checkpoints[-1].name}: rerun the command that started it (same "
+        f"hydra.run.dir={given}) to resume it"
+        if checkpoints
+        else "Rerun it"
+    )
     raise RunDirError(
         f"pretext.from={path}: no {COMPLETE} marker in {given / 'pretext'} or {given}; the pretext "
         f"stage there did not finish (interrupted or failed). {todo}, or point at a finished run"

@@ -41,8 +41,9 @@ def unit_rows(f: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return unit(f - centre)
 
 
-def propagate_scores(idx: np.ndarray, sim: np.ndarray, seeds: np.ndarray, seed_labels: np.ndarray,
-                     num_classes: int, alpha: float) -> np.ndarray:
+def propagate_scores(
+    idx: np.ndarray, sim: np.ndarray, seeds: np.ndarray, seed_labels: np.ndarray, num_classes: int, alpha: float
+) -> np.ndarray:
     """(n, num_classes) class scores of every graph node: the labels of the `seeds` nodes diffused along the graph.
 
     idx/sim: each node's neighbours and cosine similarities. Solves
@@ -73,8 +74,9 @@ def scores_to_labels(f: np.ndarray, seeds: np.ndarray, seed_labels: np.ndarray) 
     return out
 
 
-def propagate_labels(idx: np.ndarray, sim: np.ndarray, seeds: np.ndarray, seed_labels: np.ndarray,
-                     num_classes: int, alpha: float) -> np.ndarray:
+def propagate_labels(
+    idx: np.ndarray, sim: np.ndarray, seeds: np.ndarray, seed_labels: np.ndarray, num_classes: int, alpha: float
+) -> np.ndarray:
     """The class of every graph node (-1: unreached); see propagate_scores."""
     return scores_to_labels(propagate_scores(idx, sim, seeds, seed_labels, num_classes, alpha), seeds, seed_labels)
 
@@ -98,8 +100,9 @@ def label_weights(f: np.ndarray, labels: np.ndarray, seeds: np.ndarray) -> np.nd
     return (w / max(w[w > 0].mean(), 1e-300)).astype(np.float32) if (w > 0).any() else w.astype(np.float32)
 
 
-def softmax_regression(x: np.ndarray, labels: np.ndarray, weights: np.ndarray, num_classes: int,
-                       l2: float = PSEUDO_L2) -> tuple[np.ndarray, np.ndarray]:
+def softmax_regression(
+    x: np.ndarray, labels: np.ndarray, weights: np.ndarray, num_classes: int, l2: float = PSEUDO_L2
+) -> tuple[np.ndarray, np.ndarray]:
     """(W, b) of the weighted multinomial logistic regression of labels on x, solved by L-BFGS to convergence.
 
     Minimises sum_i w_i CE(softmax(x_i W + b), labels_i) / sum_i w_i + l2 |W|^2 (rows with weight 0 are left out):
@@ -120,8 +123,13 @@ def softmax_regression(x: np.ndarray, labels: np.ndarray, weights: np.ndarray, n
         g = w[:, None] * (np.exp(logp) - onehot)
         return loss, np.concatenate([(x.T @ g + 2 * l2 * W).ravel(), g.sum(axis=0)])
 
-    theta = minimize(loss_and_grad, np.zeros(dim * num_classes + num_classes), jac=True, method="L-BFGS-B",
-                     options={"maxiter": PSEUDO_MAX_STEPS}).x
+    theta = minimize(
+        loss_and_grad,
+        np.zeros(dim * num_classes + num_classes),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": PSEUDO_MAX_STEPS},
+    ).x
     return theta[:-num_classes].reshape(dim, num_classes), theta[-num_classes:]
 
 
@@ -143,8 +151,9 @@ def pool_graph(encoder: keras.Model, pool_x: Any, k: int, cache: dict, flip: boo
     return cache[key]
 
 
-def pool_neighbours(encoder: keras.Model, x: Any, pool: dict[str, np.ndarray], k: int, cache: dict,
-                    flip: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pool_neighbours(
+    encoder: keras.Model, x: Any, pool: dict[str, np.ndarray], k: int, cache: dict, flip: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(unit features, k nearest pool rows, their similarities) of images x: the same for every label draw."""
     key = ("neighbours", _fingerprint(x), k, flip)
     if key not in cache:
@@ -153,8 +162,15 @@ def pool_neighbours(encoder: keras.Model, x: Any, pool: dict[str, np.ndarray], k
     return cache[key]
 
 
-def vote(query: np.ndarray, pool_idx: np.ndarray, pool_sim: np.ndarray, lab: np.ndarray, labels: np.ndarray,
-         k: int, num_classes: int) -> np.ndarray:
+def vote(
+    query: np.ndarray,
+    pool_idx: np.ndarray,
+    pool_sim: np.ndarray,
+    lab: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    num_classes: int,
+) -> np.ndarray:
     """Each query's class: its k most similar graph nodes vote with their similarity.
 
     The candidates are the query's k nearest pool nodes (computed once per study) and every labeled node
@@ -198,8 +214,9 @@ def propagation(encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict
     return Propagation(pool, lab, scores, scores_to_labels(scores, seeds, seed_labels))
 
 
-def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict,
-                   p: Propagation | None = None) -> dict[str, Any]:
+def propagate_eval(
+    encoder: keras.Model, splits: Splits, d: DictConfig, cache: dict, p: Propagation | None = None
+) -> dict[str, Any]:
     """Propagate the labeled images' labels over pool + labeled nodes (unless `p` holds that already), then
     classify test and validation: by a kNN vote among the nodes, or (propagate_classifier=linear) by a linear
     classifier fit to them."""
@@ -207,8 +224,12 @@ def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: d
     p = p or propagation(encoder, splits, d, cache)
     if d.propagate_classifier.value == "linear":
         seeds = np.arange(len(p.pool["unit"]), len(p.labels))
-        W, b = softmax_regression(np.concatenate([p.pool["unit"], p.lab]), p.labels,
-                                  label_weights(p.scores, p.labels, seeds), splits.num_classes)
+        W, b = softmax_regression(
+            np.concatenate([p.pool["unit"], p.lab]),
+            p.labels,
+            label_weights(p.scores, p.labels, seeds),
+            splits.num_classes,
+        )
 
     def classify(x: np.ndarray) -> np.ndarray:
         if d.propagate_classifier.value == "linear":  # needs no neighbours
@@ -218,5 +239,11 @@ def propagate_eval(encoder: keras.Model, splits: Splits, d: DictConfig, cache: d
 
     pred = classify(splits.test_x)
     val = float(np.mean(classify(splits.val_x) == splits.val_y)) if len(splits.val_x) else None
-    return {"test_accuracy": float(np.mean(pred == splits.test_y)), "test_loss": None, "predictions": pred,
-            "val_accuracy": val, "seconds": round(time.perf_counter() - start, 2), "history": []}
+    return {
+        "test_accuracy": float(np.mean(pred == splits.test_y)),
+        "test_loss": None,
+        "predictions": pred,
+        "val_accuracy": val,
+        "seconds": round(time.perf_counter() - start, 2),
+        "history": [],
+    }

@@ -34,9 +34,25 @@ from sslrun.training.cache import locked
 log = logging.getLogger("sslrun")
 
 # downstream options that cannot change the scratch baseline's result
-NOT_SCRATCH = ("evals", "repeats", "label_budgets", "linear_epochs", "linear_lr", "knn_k", "propagate_k",
-               "propagate_alpha", "propagate_classifier", "feature_flip", "selftrain_teacher", "selftrain_threshold",
-               "selftrain_epochs", "cache", "saved_model", "workers", "write_pseudo_labels")
+NOT_SCRATCH = (
+    "evals",
+    "repeats",
+    "label_budgets",
+    "linear_epochs",
+    "linear_lr",
+    "knn_k",
+    "propagate_k",
+    "propagate_alpha",
+    "propagate_classifier",
+    "feature_flip",
+    "selftrain_teacher",
+    "selftrain_threshold",
+    "selftrain_epochs",
+    "cache",
+    "saved_model",
+    "workers",
+    "write_pseudo_labels",
+)
 
 
 def _digest(*arrays: np.ndarray) -> str:
@@ -55,15 +71,25 @@ def baseline_key_parts(splits: Splits, d: DictConfig, encoder: dict[str, Any], s
         "encoder": {k: encoder.get(k) for k in ("name", "width", "input_scale")},
         "seed": seed,
         "init": "seeded",  # the initial weights drawn from `seed` (entries from before that carry other weights)
-        "data": {"labeled": _digest(splits.labeled_x, splits.labeled_y), "val": _digest(splits.val_x, splits.val_y),
-                 "test": _digest(splits.test_x, splits.test_y), "num_classes": splits.num_classes},
+        "data": {
+            "labeled": _digest(splits.labeled_x, splits.labeled_y),
+            "val": _digest(splits.val_x, splits.val_y),
+            "test": _digest(splits.test_x, splits.test_y),
+            "num_classes": splits.num_classes,
+        },
         "dtype_policy": keras.config.dtype_policy().name,
-        "sslrun_version": sslrun.__version__, "keras_version": keras.__version__,
+        "sslrun_version": sslrun.__version__,
+        "keras_version": keras.__version__,
     }
 
 
-def cached_baseline(root: Path, parts: dict[str, Any], train: Callable[[], dict[str, Any]],
-                    lock_timeout: float | None = None, with_classifier: bool = True) -> dict[str, Any]:
+def cached_baseline(
+    root: Path,
+    parts: dict[str, Any],
+    train: Callable[[], dict[str, Any]],
+    lock_timeout: float | None = None,
+    with_classifier: bool = True,
+) -> dict[str, Any]:
     """The baseline's result from root/<key>/, or train() it (once, under the key's lock) and store it there.
     with_classifier=False: a hit does not load the classifier (only the study's first draw keeps one)."""
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
@@ -75,6 +101,10 @@ def cached_baseline(root: Path, parts: dict[str, Any], train: Callable[[], dict[
                 store_result(entry, result, {"key.json": parts})
                 return {**result, "cached": False, "cache_key": key}
     result = load_result(entry, with_classifier)
-    log.info("scratch: reusing cache key %s (%s; trained in %.1fs); downstream.cache=false retrains", key, entry,
-             result["seconds"])
+    log.info(
+        "scratch: reusing cache key %s (%s; trained in %.1fs); downstream.cache=false retrains",
+        key,
+        entry,
+        result["seconds"],
+    )
     return {**result, "cached": True, "cache_key": key}

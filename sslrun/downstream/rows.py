@@ -93,8 +93,11 @@ class Preemption:
 
     def _handle(self, signum, frame) -> None:
         self.received = signal.Signals(signum).name
-        log.warning("%s received: the study stops at the running fits' next epoch; finished rows stay in %s",
-                    self.received, ROWS)
+        log.warning(
+            "%s received: the study stops at the running fits' next epoch; finished rows stay in %s",
+            self.received,
+            ROWS,
+        )
         for hook in self.on_signal_hooks:
             hook()
 
@@ -110,8 +113,10 @@ class Preemption:
         handler = self._previous.get(signal.Signals[self.received])
         if callable(handler):
             handler(signal.Signals[self.received], None)
-        raise Preempted(f"downstream stopped by {self.received}; the finished rows are in <run dir>/{ROWS}: "
-                        "rerun the same command to run the rest")
+        raise Preempted(
+            f"downstream stopped by {self.received}; the finished rows are in <run dir>/{ROWS}: "
+            "rerun the same command to run the rest"
+        )
 
 
 PREEMPTION = Preemption()  # one per process: the study enters it, every fine-tuning fit reads it

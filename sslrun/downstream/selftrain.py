@@ -37,8 +37,9 @@ log = logging.getLogger("sslrun")
 
 def pseudo_labels(model: keras.Model, x, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """(rows of x the model is at least `threshold` sure of, its class for each of them)."""
-    probs = keras.ops.convert_to_numpy(keras.ops.softmax(
-        model.predict(image_batches(x, batch_size=512, shuffle=False), verbose=0), axis=-1))
+    probs = keras.ops.convert_to_numpy(
+        keras.ops.softmax(model.predict(image_batches(x, batch_size=512, shuffle=False), verbose=0), axis=-1)
+    )
     keep = np.flatnonzero(probs.max(axis=1) >= threshold)
     return keep, probs.argmax(axis=1)[keep]
 
@@ -48,8 +49,11 @@ def with_pseudo_labels(splits: Splits, keep: np.ndarray, classes: np.ndarray) ->
     pool = as_stack(splits.pretext_x)
     rows = pool if len(keep) == len(pool) else pool.take(keep)  # all rows: no copy of the pool
     parts = [splits.labeled_x, *(rows.parts if isinstance(rows, ImageStack) else [rows])]
-    return dataclasses.replace(splits, labeled_x=ImageStack(parts),
-                               labeled_y=np.concatenate([splits.labeled_y, classes]).astype(splits.labeled_y.dtype))
+    return dataclasses.replace(
+        splits,
+        labeled_x=ImageStack(parts),
+        labeled_y=np.concatenate([splits.labeled_y, classes]).astype(splits.labeled_y.dtype),
+    )
 
 
 @dataclass
@@ -63,17 +67,18 @@ class Teaching:
     weights: np.ndarray | None = None  # None: every image weighs 1
 
 
-def finetune_teacher(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConfig, seed: int,
-                     tb_dir: Path | None) -> Teaching:
-    teacher, rows = train_classifier(pretrained(), splits, d, seed, "selftrain teacher", True,
-                                     tb_dir / "teacher" if tb_dir else None)
+def finetune_teacher(
+    pretrained: Callable[[], keras.Model], splits: Splits, d: DictConfig, seed: int, tb_dir: Path | None
+) -> Teaching:
+    teacher, rows = train_classifier(
+        pretrained(), splits, d, seed, "selftrain teacher", True, tb_dir / "teacher" if tb_dir else None
+    )
     acc = score(teacher, splits, "selftrain teacher", time.perf_counter(), d.tta.value)["test_accuracy"]
     keep, classes = pseudo_labels(teacher, splits.pretext_x, d.selftrain_threshold)
     return Teaching(acc, keep, classes, [{**r, "phase": f"teacher {r['phase']}"} for r in rows])
 
 
-def propagate_teacher(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConfig,
-                      cache: dict) -> Teaching:
+def propagate_teacher(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConfig, cache: dict) -> Teaching:
     """The labels propagated over the pool (the pool graph shared with the study's other draws); loss weights
     as Iscen et al.: each label's certainty times its class's inverse frequency (label_weights)."""
     encoder = pretrained()
@@ -85,23 +90,48 @@ def propagate_teacher(pretrained: Callable[[], keras.Model], splits: Splits, d: 
     return Teaching(acc, keep, p.labels[keep], [], np.concatenate([weights[n_pool:], weights[keep]]))
 
 
-def selftrain(pretrained: Callable[[], keras.Model], splits: Splits, d: DictConfig, seed: int,
-              tb_dir: Path | None = None, cache: dict | None = None) -> dict[str, Any]:
+def selftrain(
+    pretrained: Callable[[], keras.Model],
+    splits: Splits,
+    d: DictConfig,
+    seed: int,
+    tb_dir: Path | None = None,
+    cache: dict | None = None,
+) -> dict[str, Any]:
     start = time.perf_counter()
     teacher = d.selftrain_teacher.value
     if teacher == "propagate":
         t = propagate_teacher(pretrained, splits, d, {} if cache is None else cache)
     else:
         t = finetune_teacher(pretrained, splits, d, seed, tb_dir)
-    log.info("selftrain: teacher (%s) test accuracy %.4f; %d of %d pool images pseudo-labeled (confidence >= %g)",
-             teacher, t.test_accuracy, len(t.keep), len(splits.pretext_x), d.selftrain_threshold)
+    log.info(
+        "selftrain: teacher (%s) test accuracy %.4f; %d of %d pool images pseudo-labeled (confidence >= %g)",
+        teacher,
+        t.test_accuracy,
+        len(t.keep),
+        len(splits.pretext_x),
+        d.selftrain_threshold,
+    )
     student_splits = with_pseudo_labels(splits, t.keep, t.classes)
     epochs = d.unfrozen_epochs if d.selftrain_epochs is None else d.selftrain_epochs
     encoder = pretrained()
-    student, student_rows = train_classifier(encoder, student_splits, d, seed + 1, "selftrain student", True,
-                                             tb_dir / "student" if tb_dir else None, unfrozen_epochs=epochs,
-                                             weights=t.weights)
+    student, student_rows = train_classifier(
+        encoder,
+        student_splits,
+        d,
+        seed + 1,
+        "selftrain student",
+        True,
+        tb_dir / "student" if tb_dir else None,
+        unfrozen_epochs=epochs,
+        weights=t.weights,
+    )
     result = score(student, splits, "selftrain student", start, d.tta.value)
     rows = t.history + [{**r, "phase": f"student {r['phase']}"} for r in student_rows]
-    return {**result, "teacher_test_accuracy": t.test_accuracy, "pseudo_labeled": len(t.keep), "history": rows,
-            "classifier": inference_model(student, encoder, d.tta.value)}
+    return {
+        **result,
+        "teacher_test_accuracy": t.test_accuracy,
+        "pseudo_labeled": len(t.keep),
+        "history": rows,
+        "classifier": inference_model(student, encoder, d.tta.value),
+    }

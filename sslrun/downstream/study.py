@@ -44,8 +44,9 @@ class StudyResult:
 
 def label_draw(d: DictConfig) -> LabelDraw:
     """How downstream.* says the labeled and validation images are chosen."""
-    return LabelDraw(draw=d.draw.value, val_per_class=d.val_per_class, val_split=d.val_split,
-                     val_from_test=d.val_from_test)
+    return LabelDraw(
+        draw=d.draw.value, val_per_class=d.val_per_class, val_split=d.val_split, val_from_test=d.val_from_test
+    )
 
 
 def study_draws(d: DictConfig) -> list[str]:
@@ -62,15 +63,25 @@ def pool_features(raw: RawData, d: DictConfig, encoders: Encoders) -> np.ndarray
 
     start = time.perf_counter()
     out = features(encoders.pretrained(), raw.x_train, flip=d.feature_flip)
-    log.info("downstream.draw=%s: pretext features of the %d train images in %.1fs; labels chosen from them, "
-             "paired with draw=random on the same budgets and repeats", d.draw.value, len(out),
-             time.perf_counter() - start)
+    log.info(
+        "downstream.draw=%s: pretext features of the %d train images in %.1fs; labels chosen from them, "
+        "paired with draw=random on the same budgets and repeats",
+        d.draw.value,
+        len(out),
+        time.perf_counter() - start,
+    )
     return out
 
 
 def run_study(
-    raw: RawData, budgets: list[Budget], cfg: DictConfig, encoders: Encoders, tb_root: Path | None,
-    rows_root: Path, show_bars: bool = True, workers: int = 0,
+    raw: RawData,
+    budgets: list[Budget],
+    cfg: DictConfig,
+    encoders: Encoders,
+    tb_root: Path | None,
+    rows_root: Path,
+    show_bars: bool = True,
+    workers: int = 0,
 ) -> StudyResult:
     """Each (budget, repeat) draws its own labels; every evaluation of that pair sees the same draw.
     Each finished row is stored under rows_root as it finishes, and a row found there is not run again
@@ -87,9 +98,16 @@ def run_study(
         planned: list[tuple] = []  # (draw, eval, budget, repeat, splits, where its result is)
         for (budget, repeat), kind in ((br, k) for br in draws for k in kinds):
             how = replace(label_draw(d), draw=kind)
-            splits = make_splits(raw, budget, how, cfg.seed, cfg.dataset.num_classes,
-                                 str(getattr(cfg.dataset.pool, "value", cfg.dataset.pool)), repeat=repeat,
-                                 features=feats)
+            splits = make_splits(
+                raw,
+                budget,
+                how,
+                cfg.seed,
+                cfg.dataset.num_classes,
+                str(getattr(cfg.dataset.pool, "value", cfg.dataset.pool)),
+                repeat=repeat,
+                features=feats,
+            )
             main = kind == kinds[0]
             out.first_splits = out.first_splits or splits
             for name in d.evals:
@@ -113,8 +131,12 @@ def run_study(
                     planned.append((kind, name, budget, repeat, splits, result))
         resumed = sum(isinstance(where, Path) for *_, where in planned)
         if resumed:
-            log.info("downstream: %d of %d rows finished by an earlier run of this command (%s); running the rest",
-                     resumed, len(planned), rows_root)
+            log.info(
+                "downstream: %d of %d rows finished by an earlier run of this command (%s); running the rest",
+                resumed,
+                len(planned),
+                rows_root,
+            )
         for kind, name, budget, repeat, splits, where in planned:
             keeps = kind == kinds[0] and (budget, repeat) == draws[0]
             result = _collect(where, pool, keeps)
@@ -172,15 +194,31 @@ def _done(rows: _Rows, name: str, budget: Budget, repeat: int, kind: str, future
 
 
 def _log(name: str, budget: Budget, repeat: int, result: dict, kind: str) -> None:
-    log.info("%s budget %s repeat %d (draw %s): test accuracy %.4f (%.1fs%s)", name, budget.key, repeat, kind,
-             result["test_accuracy"], result["seconds"], ", cached" if result.get("cached") else "")
+    log.info(
+        "%s budget %s repeat %d (draw %s): test accuracy %.4f (%.1fs%s)",
+        name,
+        budget.key,
+        repeat,
+        kind,
+        result["test_accuracy"],
+        result["seconds"],
+        ", cached" if result.get("cached") else "",
+    )
 
 
 def _row(name: str, budget: Budget, repeat: int, splits: Splits, result: dict, kind: str) -> dict[str, Any]:
-    return {"eval": name, "budget": budget.key, "labeled": len(splits.labeled_y), "repeat": repeat,
-            "test_accuracy": result["test_accuracy"], "test_loss": result["test_loss"],
-            "val_accuracy": result.get("val_accuracy"),
-            "seconds": result["seconds"], "cached": bool(result.get("cached", False)), "draw": kind}
+    return {
+        "eval": name,
+        "budget": budget.key,
+        "labeled": len(splits.labeled_y),
+        "repeat": repeat,
+        "test_accuracy": result["test_accuracy"],
+        "test_loss": result["test_loss"],
+        "val_accuracy": result.get("val_accuracy"),
+        "seconds": result["seconds"],
+        "cached": bool(result.get("cached", False)),
+        "draw": kind,
+    }
 
 
 def _record(out: StudyResult, name: str, budget: Budget, repeat: int, splits: Splits, result: dict) -> None:
@@ -205,10 +243,17 @@ def vs_random(rows: list[dict[str, Any]], random_rows: list[dict[str, Any]]) -> 
         return out
 
     mine, theirs = by_repeat(rows), by_repeat(random_rows)
-    return [{"eval": name, "budget": budget, "mean": float(np.mean(list(acc.values()))),
-             "random_mean": float(np.mean(list(theirs[(name, budget)].values()))),
-             **(paired_vs_baseline(acc, theirs[(name, budget)]) or {})}
-            for (name, budget), acc in mine.items() if (name, budget) in theirs]
+    return [
+        {
+            "eval": name,
+            "budget": budget,
+            "mean": float(np.mean(list(acc.values()))),
+            "random_mean": float(np.mean(list(theirs[(name, budget)].values()))),
+            **(paired_vs_baseline(acc, theirs[(name, budget)]) or {}),
+        }
+        for (name, budget), acc in mine.items()
+        if (name, budget) in theirs
+    ]
 
 
 def per_eval_summary(summary: list[dict[str, Any]], first_budget: str) -> dict[str, dict[str, Any]]:

@@ -1,12 +1,12 @@
 """A study's fine-tuning fits in worker processes, side by side.
 
-On a CPU one fit of a small network gains little from a second TensorFlow thread (the step is too small to
-split well), so a study on CPUs runs its fine-tuning fits (WORKER_EVALS: finetune,
-scratch) in `downstream.workers` processes with cores / workers threads each. Each worker is spawned (no TensorFlow state is forked), imports TensorFlow once, and is replaced
-after RECYCLE_AFTER fits, which also hands back the memory Keras keeps per fitted model. A worker stores its
-fit's row itself (sslrun.downstream.rows) and returns it as plain data, a classifier the study keeps as the
-.keras file in that row. The
-evaluations on frozen features run in the parent process, where they share one feature cache per study.
+On a CPU one fit of a small network gains little from a second TensorFlow thread (the step is too small to split
+well), so a study on CPUs runs its fine-tuning fits (WORKER_EVALS: finetune, scratch) in `downstream.workers`
+processes with cores / workers threads each. Each worker is spawned (no TensorFlow state is forked), imports
+TensorFlow once, and is replaced after RECYCLE_AFTER fits, which also hands back the memory Keras keeps per fitted
+model. A worker stores its fit's row itself (sslrun.downstream.rows) and returns it as plain data, a classifier the
+study keeps as the .keras file in that row. The evaluations on frozen features run in the parent process, where
+they share one feature cache per study.
 
 Numerics: oneDNN's reductions depend on the thread count, so a fit's last digits depend on `workers` (as on
 the CPU kind); with trainer.deterministic=true the same config on the same machine gives the same results.
@@ -99,10 +99,19 @@ class FitPool:
         threads = max(1, cores() // workers)
         level = logging.getLogger("sslrun").getEffectiveLevel()
         self.executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_init, max_tasks_per_child=RECYCLE_AFTER,
-            initargs=(cfg, encoders, policy, threads, self.queue, level))
-        log.info("downstream: fine-tuning fits in %d worker processes, %d thread%s each (downstream.workers=1: "
-                 "in this process)", workers, threads, "s" if threads > 1 else "")
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_init,
+            max_tasks_per_child=RECYCLE_AFTER,
+            initargs=(cfg, encoders, policy, threads, self.queue, level),
+        )
+        log.info(
+            "downstream: fine-tuning fits in %d worker processes, %d thread%s each (downstream.workers=1: "
+            "in this process)",
+            workers,
+            threads,
+            "s" if threads > 1 else "",
+        )
 
     def __enter__(self) -> FitPool:
         self.listener.start()
@@ -115,13 +124,17 @@ class FitPool:
         self.listener.stop()
         self.queue.close()
 
-    def submit(self, name: str, splits: Splits, seed: int, tb_dir: Path | None, keeps_classifier: bool,
-               entry: Path) -> Future:
+    def submit(
+        self, name: str, splits: Splits, seed: int, tb_dir: Path | None, keeps_classifier: bool, entry: Path
+    ) -> Future:
         """Run evaluation `name` on splits in a worker, which stores the row in `entry` (sslrun.downstream.rows);
         the future's result is what the evaluation returns."""
         self.count += 1
-        light = replace(splits, pretext_x=np.empty((0, *splits.image_shape), np.uint8),  # fine-tuning reads no pool
-                        pretext_paths=None)
+        light = replace(
+            splits,
+            pretext_x=np.empty((0, *splits.image_shape), np.uint8),  # fine-tuning reads no pool
+            pretext_paths=None,
+        )
         return self.executor.submit(_fit, self.count, name, light, seed, tb_dir, keeps_classifier, entry)
 
     def stop(self) -> None:
@@ -135,8 +148,10 @@ class FitPool:
         try:
             result = future.result()
         except BrokenProcessPool as err:
-            raise SslrunError("a downstream worker process died (killed, or out of memory?); rerun with "
-                              "downstream.workers=1 to fit in this process, or free memory") from err
+            raise SslrunError(
+                "a downstream worker process died (killed, or out of memory?); rerun with "
+                "downstream.workers=1 to fit in this process, or free memory"
+            ) from err
         path = result.pop("classifier_file", None)
         if path is not None:
             import keras
@@ -174,8 +189,9 @@ def _init(cfg: DictConfig, encoders: Encoders, policy: str, threads: int, queue,
     _STATE.update(cfg=cfg, encoders=encoders)
 
 
-def _fit(index: int, name: str, splits: Splits, seed: int, tb_dir: Path | None, keeps_classifier: bool,
-         entry: Path) -> dict[str, Any]:
+def _fit(
+    index: int, name: str, splits: Splits, seed: int, tb_dir: Path | None, keeps_classifier: bool, entry: Path
+) -> dict[str, Any]:
     from sslrun import faults
     from sslrun.downstream.evals import EVALS, EvalInputs
     from sslrun.downstream.rows import CLASSIFIER, store_result, trim

@@ -87,9 +87,7 @@ def seed001_cnn(input_shape: tuple[int, int, int], width: float = 1.0) -> keras.
                 kernel_initializer=init,
             ),
             layers.MaxPooling2D(2, strides=2),
-            layers.Conv2D(
-                scaled(32, width), 3, padding="same", activation="relu", kernel_initializer=init
-            ),
+            layers.Conv2D(scaled(32, width), 3, padding="same", activation="relu", kernel_initializer=init),
             layers.MaxPooling2D(2, strides=2),
             layers.Flatten(),
         ],
@@ -139,4 +137,3 @@ def seed004_cnn(input_shape: tuple[int, int, int], width: float = 1.0) -> keras.
         ],
         name="seed004_cnn",
     )
-

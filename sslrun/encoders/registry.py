@@ -12,14 +12,17 @@ ENCODERS: Registry[keras.Model] = Registry("encoder")
 NECK_PREFIX = "neck_"
 
 
-def build_encoder(name: str, input_shape: tuple[int, int, int], width: float = 1.0,
-                  input_scale: float = 1.0) -> keras.Model:
+def build_encoder(
+    name: str, input_shape: tuple[int, int, int], width: float = 1.0, input_scale: float = 1.0
+) -> keras.Model:
     """The registered encoder; input_scale != 1 multiplies the [0, 1] pixels first (seed 001 feeds 0-255)."""
     encoder = ENCODERS.build(name, input_shape=tuple(input_shape), width=width)
     if input_scale != 1.0:
         if not isinstance(encoder, keras.Sequential):
-            raise SslrunError(f"encoder.input_scale={input_scale} works with the sequential seed encoders "
-                             f"(seed000_cnn .. seed004_cnn), not '{name}'; leave it at 1.0")
+            raise SslrunError(
+                f"encoder.input_scale={input_scale} works with the sequential seed encoders "
+                f"(seed000_cnn .. seed004_cnn), not '{name}'; leave it at 1.0"
+            )
         scale = keras.layers.Rescaling(input_scale, name="input_scale")
         encoder = keras.Sequential([keras.Input(shape=tuple(input_shape)), scale, *encoder.layers], name=encoder.name)
     shape = encoder.compute_output_shape((None, *input_shape))
@@ -39,9 +42,11 @@ def accept_image_size(encoder: keras.Model, shape: tuple[int, ...], key: str) ->
     encoder.input_spec = None
     if flattens or tuple(encoder.compute_output_shape((None, *shape))) != tuple(built):
         encoder.input_spec = spec
-        raise SslrunError(f"{key}: encoder '{encoder.name}' flattens a fixed grid, so it takes only "
-                          f"{encoder.input_shape[1:]} images, not {tuple(shape)}; use a globally pooled "
-                          "encoder (small_cnn, wide_cnn, resnet*) or leave the size null")
+        raise SslrunError(
+            f"{key}: encoder '{encoder.name}' flattens a fixed grid, so it takes only "
+            f"{encoder.input_shape[1:]} images, not {tuple(shape)}; use a globally pooled "
+            "encoder (small_cnn, wide_cnn, resnet*) or leave the size null"
+        )
 
 
 def scaled(filters: int, width: float) -> int:

@@ -232,8 +232,9 @@ def make_view_augmenter(
         layers.append(blur)
     if erase_prob > 0:
         # (p, p): a single float p would draw the probability itself uniformly from [0, p]
-        layers.append(keras.layers.RandomErasing(factor=(erase_prob, erase_prob), value_range=(0.0, 1.0),
-                                                 seed=next(layer_seeds)))
+        layers.append(
+            keras.layers.RandomErasing(factor=(erase_prob, erase_prob), value_range=(0.0, 1.0), seed=next(layer_seeds))
+        )
     layers.append(Clip(0.0, 1.0))
     # Auto-named (unique): a task holding two augmenters must not get two layers of one name.
     return keras.Sequential([keras.Input((input_size, input_size, channels)), *layers])

@@ -34,8 +34,13 @@ class BYOLTask(TwoViewTask):
             target.assign(online)
 
     def _pairs(self):
-        return list(zip(self.target_encoder.weights + self.target_projector.weights,
-                        self.encoder.weights + self.projector.weights, strict=True))
+        return list(
+            zip(
+                self.target_encoder.weights + self.target_projector.weights,
+                self.encoder.weights + self.projector.weights,
+                strict=True,
+            )
+        )
 
     def ssl_variables(self) -> list:
         target = {id(v) for v in self.target_encoder.weights + self.target_projector.weights}
@@ -55,11 +60,30 @@ class BYOLTask(TwoViewTask):
         return byol_loss(p1, self._target(x2)) + byol_loss(p2, self._target(x1))
 
     @classmethod
-    def create(cls, encoder: keras.Model, *, augment: dict[str, Any], projection_hidden: int, projection_dim: int,
-               predictor_hidden: int, online_probe: bool = True, seed: int = 0, num_classes: int = 0,
-               **params: Any) -> BYOLTask:
+    def create(
+        cls,
+        encoder: keras.Model,
+        *,
+        augment: dict[str, Any],
+        projection_hidden: int,
+        projection_dim: int,
+        predictor_hidden: int,
+        online_probe: bool = True,
+        seed: int = 0,
+        num_classes: int = 0,
+        **params: Any,
+    ) -> BYOLTask:
         """The projector, then the predictor (creation order fixes their initial weights under a seed);
         params: ema, and a subclass's own (MoCo v3's temperature)."""
         projector = cls.make_projector(projection_hidden, projection_dim)
-        return make_task(cls, encoder, augment, seed, projector, num_classes if online_probe else 0,
-                         predictor=mlp(predictor_hidden, projection_dim, "predictor"), name=cls.task_name, **params)
+        return make_task(
+            cls,
+            encoder,
+            augment,
+            seed,
+            projector,
+            num_classes if online_probe else 0,
+            predictor=mlp(predictor_hidden, projection_dim, "predictor"),
+            name=cls.task_name,
+            **params,
+        )

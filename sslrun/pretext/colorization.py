@@ -45,9 +45,12 @@ def decoder(feature_shape: tuple[int, ...], size: int, width: int, out_channels:
     steps = max(0, math.ceil(math.log2(size / feature_shape[0])))
     layers = [keras.Input(feature_shape)]
     for i in range(steps):
-        layers += [keras.layers.UpSampling2D(2, interpolation="bilinear"),
-                   keras.layers.Conv2D(max(16, width >> i), 3, padding="same", use_bias=False),
-                   keras.layers.BatchNormalization(), keras.layers.ReLU()]
+        layers += [
+            keras.layers.UpSampling2D(2, interpolation="bilinear"),
+            keras.layers.Conv2D(max(16, width >> i), 3, padding="same", use_bias=False),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+        ]
     if feature_shape[0] * 2**steps != size:
         layers.append(keras.layers.Resizing(size, size))
     layers.append(keras.layers.Conv2D(out_channels, 1, activation=activation, dtype="float32"))  # outputs in float32
@@ -109,8 +112,15 @@ class ColorizationTask(PretextTask):
         fold_first_conv_to_luma(self.encoder)
 
     @classmethod
-    def create(cls, encoder: keras.Model, *, target: str = "lab_ab", decoder_width: int = 128, seed: int = 0,
-               num_classes: int = 0) -> ColorizationTask:
+    def create(
+        cls,
+        encoder: keras.Model,
+        *,
+        target: str = "lab_ab",
+        decoder_width: int = 128,
+        seed: int = 0,
+        num_classes: int = 0,
+    ) -> ColorizationTask:
         if target not in TARGETS:
             raise ConfigError(f"pretext.target={target!r}: use one of {', '.join(TARGETS)}")
         if encoder.input_shape[-1] != 3:

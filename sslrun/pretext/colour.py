@@ -8,9 +8,9 @@ import tensorflow as tf
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, what cv2.COLOR_RGB2GRAY (seed 003) and tf.image.rgb_to_grayscale use
 # NumPy, not tf.constant: a TF op at import time fixes TensorFlow's devices before a strategy is chosen
 # (SSLRUN_LOGICAL_CPUS, MultiWorkerMirroredStrategy: sslrun/training/distribute.py).
-_RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423],
-                        [0.212671, 0.715160, 0.072169],
-                        [0.019334, 0.119193, 0.950227]], np.float32)
+_RGB_TO_XYZ = np.array(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]], np.float32
+)
 _WHITE = np.array([0.950456, 1.0, 1.088754], np.float32)
 AB_SCALE = 110.0  # |a|, |b| of sRGB colours stay under ~110: ab / 110 lies in [-1, 1]
 

@@ -46,9 +46,7 @@ def nt_xent_loss(z1, z2, temperature):
     logits = logits - 1e9 * ops.eye(2 * n, dtype="float32")
     positives = ops.concatenate([ops.arange(n, 2 * n), ops.arange(0, n)], axis=0)
     log_probs = ops.log_softmax(logits, axis=-1)
-    picked = ops.take_along_axis(
-        log_probs, ops.expand_dims(ops.cast(positives, "int32"), -1), axis=-1
-    )
+    picked = ops.take_along_axis(log_probs, ops.expand_dims(ops.cast(positives, "int32"), -1), axis=-1)
     return -ops.mean(picked)
 
 

@@ -27,8 +27,19 @@ class NNCLRTask(TwoViewTask):
     schema = NNCLRConfig
     projector_layers = 3  # the paper's 3-layer projector
 
-    def __init__(self, encoder, augmenter, projector, num_classes, *, predictor, temperature: float,
-                 queue_size: int, queue_seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        augmenter,
+        projector,
+        num_classes,
+        *,
+        predictor,
+        temperature: float,
+        queue_size: int,
+        queue_seed: int = 0,
+        **kwargs,
+    ):
         super().__init__(encoder, augmenter, projector, num_classes, **kwargs)
         self.predictor, self.temperature = predictor, temperature
         self.queue_size, self.queue_seed = queue_size, queue_seed
@@ -38,11 +49,22 @@ class NNCLRTask(TwoViewTask):
         projected = self.projector.compute_output_shape(self.encoder.compute_output_shape(input_shape))
         self.predictor.build(projected)
         # one replica's writes for all: every replica computes the same gathered projections
-        self.queue = self.add_weight(shape=(self.queue_size, projected[-1]), name="support_queue", trainable=False,
-                                     initializer=keras.initializers.RandomNormal(seed=self.queue_seed),
-                                     dtype="float32", aggregation="only_first_replica")
-        self.queue_next = self.add_weight(shape=(), name="support_queue_next", trainable=False, dtype="int32",
-                                          initializer="zeros", aggregation="only_first_replica")
+        self.queue = self.add_weight(
+            shape=(self.queue_size, projected[-1]),
+            name="support_queue",
+            trainable=False,
+            initializer=keras.initializers.RandomNormal(seed=self.queue_seed),
+            dtype="float32",
+            aggregation="only_first_replica",
+        )
+        self.queue_next = self.add_weight(
+            shape=(),
+            name="support_queue_next",
+            trainable=False,
+            dtype="int32",
+            initializer="zeros",
+            aggregation="only_first_replica",
+        )
 
     def pair_loss(self, x1, x2, training: bool):
         z1, z2 = self(x1, training=training), self(x2, training=training)
@@ -57,21 +79,44 @@ class NNCLRTask(TwoViewTask):
     def enqueue(self, z) -> None:
         """Write the batch's l2-normalised projections over the oldest rows (at most the queue's size)."""
         z = tf.math.l2_normalize(tf.cast(tf.stop_gradient(z), tf.float32), axis=-1)
-        z = z[tf.maximum(tf.shape(z)[0] - self.queue_size, 0):]  # a batch larger than the queue: its last rows
+        z = z[tf.maximum(tf.shape(z)[0] - self.queue_size, 0) :]  # a batch larger than the queue: its last rows
         n = tf.shape(z)[0]
         rows = (self.queue_next + tf.range(n)) % self.queue_size
         self.queue.assign(tf.tensor_scatter_nd_update(self.queue, rows[:, None], z))
         self.queue_next.assign((self.queue_next + n) % self.queue_size)
 
     @classmethod
-    def create(cls, encoder: keras.Model, *, augment: dict[str, Any], projection_hidden: int, projection_dim: int,
-               predictor_hidden: int, temperature: float, queue_size: int, online_probe: bool = True, seed: int = 0,
-               num_classes: int = 0) -> NNCLRTask:
+    def create(
+        cls,
+        encoder: keras.Model,
+        *,
+        augment: dict[str, Any],
+        projection_hidden: int,
+        projection_dim: int,
+        predictor_hidden: int,
+        temperature: float,
+        queue_size: int,
+        online_probe: bool = True,
+        seed: int = 0,
+        num_classes: int = 0,
+    ) -> NNCLRTask:
         """The projector, the predictor, then the queue (creation order fixes their initial values under a seed)."""
         if queue_size < 1:
-            raise ConfigError(f"pretext.queue_size={queue_size}: the support set needs at least one row; the paper's "
-                              "is many batches long (8192 here by default)")
+            raise ConfigError(
+                f"pretext.queue_size={queue_size}: the support set needs at least one row; the paper's "
+                "is many batches long (8192 here by default)"
+            )
         projector = cls.make_projector(projection_hidden, projection_dim)
-        return make_task(cls, encoder, augment, seed, projector, num_classes if online_probe else 0,
-                         predictor=mlp(predictor_hidden, projection_dim, "predictor"), temperature=temperature,
-                         queue_size=queue_size, queue_seed=seed, name=cls.task_name)
+        return make_task(
+            cls,
+            encoder,
+            augment,
+            seed,
+            projector,
+            num_classes if online_probe else 0,
+            predictor=mlp(predictor_hidden, projection_dim, "predictor"),
+            temperature=temperature,
+            queue_size=queue_size,
+            queue_seed=seed,
+            name=cls.task_name,
+        )

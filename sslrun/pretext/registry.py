@@ -25,8 +25,10 @@ class TaskRegistry(Registry["PretextTask"]):
         def decorator(cls: type[PretextTask]) -> type[PretextTask]:
             stored = PRETEXT_SCHEMAS.get(name) if name in PRETEXT_SCHEMAS else None
             if stored is not None and stored is not cls.schema and name not in self:
-                raise ValueError(f"pretext task '{name}' names {cls.schema.__name__} as its schema, but "
-                                 f"/schema/pretext/{name} is {stored.__name__}")
+                raise ValueError(
+                    f"pretext task '{name}' names {cls.schema.__name__} as its schema, but "
+                    f"/schema/pretext/{name} is {stored.__name__}"
+                )
             store(cls)  # refuses a duplicate name
             if stored is None:
                 PRETEXT_SCHEMAS.register(name)(cls.schema)

@@ -52,22 +52,35 @@ def conv_head(encoder: keras.Model, filters: int, init: str = "glorot_uniform") 
             f"(such as seed001_cnn); encoder {encoder.name!r} ends in {type(last).__name__}: "
             "set pretext.head_conv=0"
         )
-    return [keras.layers.Reshape(tuple(last.input.shape[1:])),
-            keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu", kernel_initializer=init),
-            keras.layers.Flatten()]
+    return [
+        keras.layers.Reshape(tuple(last.input.shape[1:])),
+        keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu", kernel_initializer=init),
+        keras.layers.Flatten(),
+    ]
 
 
 @PRETEXTS.register("rotation")
 class RotationTask(PretextTask):
     schema = RotationConfig
 
-    def __init__(self, encoder: keras.Model, mode: str = "random", head_hidden: int = 0, head_conv: int = 0,
-                 head_init: str = "glorot_uniform", seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        encoder: keras.Model,
+        mode: str = "random",
+        head_hidden: int = 0,
+        head_conv: int = 0,
+        head_init: str = "glorot_uniform",
+        seed: int = 0,
+        **kwargs,
+    ):
         super().__init__(encoder, **kwargs)
         head = conv_head(encoder, head_conv, head_init) if head_conv else []
-        head += [keras.layers.Dense(head_hidden, activation="relu", kernel_initializer=head_init)] if head_hidden else []
-        self.head = keras.Sequential([*head, keras.layers.Dense(4, dtype="float32", kernel_initializer=head_init)],
-                                     name="rotation_head")
+        head += (
+            [keras.layers.Dense(head_hidden, activation="relu", kernel_initializer=head_init)] if head_hidden else []
+        )
+        self.head = keras.Sequential(
+            [*head, keras.layers.Dense(4, dtype="float32", kernel_initializer=head_init)], name="rotation_head"
+        )
         self.mode = mode
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -113,15 +126,31 @@ class RotationTask(PretextTask):
         return True
 
     @classmethod
-    def create(cls, encoder: keras.Model, *, mode: str = "random", head_hidden: int = 0, head_conv: int = 0,
-               head_init: str = "glorot_uniform", seed: int = 0, num_classes: int = 0) -> RotationTask:
+    def create(
+        cls,
+        encoder: keras.Model,
+        *,
+        mode: str = "random",
+        head_hidden: int = 0,
+        head_conv: int = 0,
+        head_init: str = "glorot_uniform",
+        seed: int = 0,
+        num_classes: int = 0,
+    ) -> RotationTask:
         if mode not in MODES:
             raise ConfigError(f"pretext.mode={mode!r}: use 'all' or 'random'")
         shape = encoder.input_shape
         if shape[1] != shape[2]:
             raise ConfigError(f"rotation pretext needs square images, got {shape[1]}x{shape[2]}")
-        return cls(encoder, mode=mode, head_hidden=head_hidden, head_conv=head_conv, head_init=head_init,
-                   seed=seed, name=cls.task_name)
+        return cls(
+            encoder,
+            mode=mode,
+            head_hidden=head_hidden,
+            head_conv=head_conv,
+            head_init=head_init,
+            seed=seed,
+            name=cls.task_name,
+        )
 
     def _update(self, loss, labels, logits):
         self.loss_tracker.update_state(loss)

@@ -36,9 +36,27 @@ class SimSiamTask(TwoViewTask):
         return (simsiam_loss(p1, z2) + simsiam_loss(p2, z1)) / 2.0
 
     @classmethod
-    def create(cls, encoder: keras.Model, *, augment: dict[str, Any], projection_hidden: int, projection_dim: int,
-               predictor_hidden: int, online_probe: bool = True, seed: int = 0, num_classes: int = 0) -> SimSiamTask:
+    def create(
+        cls,
+        encoder: keras.Model,
+        *,
+        augment: dict[str, Any],
+        projection_hidden: int,
+        projection_dim: int,
+        predictor_hidden: int,
+        online_probe: bool = True,
+        seed: int = 0,
+        num_classes: int = 0,
+    ) -> SimSiamTask:
         """The projector, then the bottleneck predictor (creation order fixes their initial weights under a seed)."""
         projector = cls.make_projector(projection_hidden, projection_dim)
-        return make_task(cls, encoder, augment, seed, projector, num_classes if online_probe else 0,
-                         predictor=mlp(predictor_hidden, projection_dim, "predictor"), name=cls.task_name)
+        return make_task(
+            cls,
+            encoder,
+            augment,
+            seed,
+            projector,
+            num_classes if online_probe else 0,
+            predictor=mlp(predictor_hidden, projection_dim, "predictor"),
+            name=cls.task_name,
+        )

@@ -40,8 +40,9 @@ def view_preset(image_size: int, channels: int) -> str:
     return "stl10" if image_size >= 64 else "cifar"
 
 
-def build_augmenter(input_shape: tuple[int, ...], augment: dict[str, Any], seed: int,
-                    key: str = "pretext.augment") -> keras.Sequential:
+def build_augmenter(
+    input_shape: tuple[int, ...], augment: dict[str, Any], seed: int, key: str = "pretext.augment"
+) -> keras.Sequential:
     """The view augmenter: a preset (`augment.preset`, `auto` picks by image size and channels) plus overrides."""
     size, channels = input_shape[0], input_shape[2]
     preset = augment.get("preset") or "auto"
@@ -57,8 +58,10 @@ def build_augmenter(input_shape: tuple[int, ...], augment: dict[str, Any], seed:
             strengths[name] = augment[name]
     view_size = augment.get("size")
     if view_size is not None and not MIN_VIEW <= view_size <= size:
-        raise SslrunError(f"{key}.size={view_size}: the views' side must be between {MIN_VIEW} and the images' "
-                          f"{size} pixels; null keeps the images' size")
+        raise SslrunError(
+            f"{key}.size={view_size}: the views' side must be between {MIN_VIEW} and the images' "
+            f"{size} pixels; null keeps the images' size"
+        )
     # Views are made in float32 whatever trainer.precision: they are inputs, not activations, and
     # tf.image.crop_and_resize takes no bfloat16 (layers built under mixed_bfloat16 would cast to it).
     with dtype_policy("float32"):
@@ -84,8 +87,15 @@ class TwoViewTask(PretextTask):
     projector_layers: ClassVar[int] = 2  # Dense layers of the projector (Barlow Twins, VICReg: 3)
     projector_out_bn: ClassVar[bool] = False  # BatchNormalization on the projector's output (SimSiam, MoCo v3)
 
-    def __init__(self, encoder: keras.Model, augmenter: keras.Sequential, projector: keras.Sequential,
-                 num_classes: int, probe_lr: float = 1e-3, **kwargs):
+    def __init__(
+        self,
+        encoder: keras.Model,
+        augmenter: keras.Sequential,
+        projector: keras.Sequential,
+        num_classes: int,
+        probe_lr: float = 1e-3,
+        **kwargs,
+    ):
         super().__init__(encoder, **kwargs)
         self.augmenter, self.projector = augmenter, projector
         self.probe = keras.layers.Dense(num_classes, name="probe", dtype="float32") if num_classes else None
@@ -139,8 +149,10 @@ class TwoViewTask(PretextTask):
         augment, seed = self.view_recipe
         augmenter = build_augmenter(self.encoder.input_shape[1:], augment, seed + 104729)
         x = tf.convert_to_tensor(images)
-        return (keras.ops.convert_to_numpy(augmenter(x, training=True)),
-                keras.ops.convert_to_numpy(augmenter(x, training=True)))
+        return (
+            keras.ops.convert_to_numpy(augmenter(x, training=True)),
+            keras.ops.convert_to_numpy(augmenter(x, training=True)),
+        )
 
     def plot_examples(self, path: Path, images: np.ndarray) -> bool:
         """Two augmented views of each image, side by side."""
@@ -151,12 +163,30 @@ class TwoViewTask(PretextTask):
         return True
 
     @classmethod
-    def create(cls, encoder: keras.Model, *, augment: dict[str, Any], projection_hidden: int, projection_dim: int,
-               online_probe: bool = True, seed: int = 0, num_classes: int = 0, **params: Any) -> TwoViewTask:
+    def create(
+        cls,
+        encoder: keras.Model,
+        *,
+        augment: dict[str, Any],
+        projection_hidden: int,
+        projection_dim: int,
+        online_probe: bool = True,
+        seed: int = 0,
+        num_classes: int = 0,
+        **params: Any,
+    ) -> TwoViewTask:
         """online_probe=false: no probe, so no labeled batches (uses_labels is False)."""
         projector = cls.make_projector(projection_hidden, projection_dim)
-        return make_task(cls, encoder, augment, seed, projector, num_classes if online_probe else 0,
-                         name=cls.task_name or None, **params)
+        return make_task(
+            cls,
+            encoder,
+            augment,
+            seed,
+            projector,
+            num_classes if online_probe else 0,
+            name=cls.task_name or None,
+            **params,
+        )
 
     @classmethod
     def make_projector(cls, hidden: int, out: int) -> keras.Sequential:
@@ -200,8 +230,15 @@ class TwoViewTask(PretextTask):
         self.probe_accuracy.update_state(labels, logits)
 
 
-def make_task(cls: type[TwoViewTask], encoder: keras.Model, augment: dict[str, Any], seed: int,
-              projector: keras.Sequential, num_classes: int, **kwargs) -> TwoViewTask:
+def make_task(
+    cls: type[TwoViewTask],
+    encoder: keras.Model,
+    augment: dict[str, Any],
+    seed: int,
+    projector: keras.Sequential,
+    num_classes: int,
+    **kwargs,
+) -> TwoViewTask:
     """A two-view task with its augmenter, built (projector, probe, BYOL's target), ready to compile."""
     augmenter = build_augmenter(encoder.input_shape[1:], augment, seed)
     view_shape = tuple(augmenter.output_shape[1:])

@@ -31,18 +31,28 @@ def sentence(entry: dict[str, Any], baseline: dict[str, Any] | None, who: str) -
     labels = f"{entry['labeled']:,} labels"
     vs = entry.get("vs_scratch")
     if baseline is None or not vs:
-        ci = "" if entry.get("ci_low") is None else f", 95% CI {100 * entry['ci_low']:.2f} .. {100 * entry['ci_high']:.2f}%"
-        return (f"{who}: {100 * entry['mean']:.2f}% test accuracy on {labels} ({entry['n']} label draw"
-                f"{'s' if entry['n'] != 1 else ''}{ci}); no baseline ran: add scratch to downstream.evals to see "
-                "whether pretext training helps")
-    head = (f"{who}: {_pts(vs['diff_mean'])} points over the same network on the same {labels} "
-            f"({100 * entry['mean']:.2f}% vs {100 * baseline['mean']:.2f}%; ")
+        ci = (
+            ""
+            if entry.get("ci_low") is None
+            else f", 95% CI {100 * entry['ci_low']:.2f} .. {100 * entry['ci_high']:.2f}%"
+        )
+        return (
+            f"{who}: {100 * entry['mean']:.2f}% test accuracy on {labels} ({entry['n']} label draw"
+            f"{'s' if entry['n'] != 1 else ''}{ci}); no baseline ran: add scratch to downstream.evals to see "
+            "whether pretext training helps"
+        )
+    head = (
+        f"{who}: {_pts(vs['diff_mean'])} points over the same network on the same {labels} "
+        f"({100 * entry['mean']:.2f}% vs {100 * baseline['mean']:.2f}%; "
+    )
     if vs["n_pairs"] < 2:
         return head + "1 label draw, so no interval: downstream.repeats=3 or more gives one)"
     p = vs.get("p_t")
     verdict = "significant" if p is not None and p < LEVEL else "not significant"
-    return (head + f"95% CI {_pts(vs['diff_ci_low'])} .. {_pts(vs['diff_ci_high'])}, {vs['n_pairs']} label draws, "
-            f"{verdict}: paired t-test p = {p:.2g})")
+    return (
+        head + f"95% CI {_pts(vs['diff_ci_low'])} .. {_pts(vs['diff_ci_high'])}, {vs['n_pairs']} label draws, "
+        f"{verdict}: paired t-test p = {p:.2g})"
+    )
 
 
 def answer(metrics: dict[str, Any]) -> list[str]:

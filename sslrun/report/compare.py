@@ -33,10 +33,30 @@ from sslrun.atomic import atomic_write_text
 from sslrun.report.results import csv_text, read_results
 from sslrun.report.stats import BASELINE, holm, mean_ci, paired_vs_baseline
 
-COLUMNS = ["budget", "labeled", "rank", "method", "eval", "draws", "val_pct", "test_pct", "ci_low_pct", "ci_high_pct",
-           "vs_scratch_pts", "vs_scratch_ci_low", "vs_scratch_ci_high", "p_vs_scratch", "p_vs_scratch_holm",
-           "vs_best_pts", "vs_best_ci_low", "vs_best_ci_high", "p_vs_best", "p_vs_best_holm", "wall_s",
-           "pretext_s"]
+COLUMNS = [
+    "budget",
+    "labeled",
+    "rank",
+    "method",
+    "eval",
+    "draws",
+    "val_pct",
+    "test_pct",
+    "ci_low_pct",
+    "ci_high_pct",
+    "vs_scratch_pts",
+    "vs_scratch_ci_low",
+    "vs_scratch_ci_high",
+    "p_vs_scratch",
+    "p_vs_scratch_holm",
+    "vs_best_pts",
+    "vs_best_ci_low",
+    "vs_best_ci_high",
+    "p_vs_best",
+    "p_vs_best_holm",
+    "wall_s",
+    "pretext_s",
+]
 ALPHA = 0.05
 
 
@@ -64,13 +84,23 @@ def load_method_runs(sweep: Path) -> list[MethodRun]:
         metrics = json.loads(metrics_file.read_text())
         method = metrics.get("pretext_task")
         if method in seen:
-            raise CompareError(f"{run} and {seen[method]} both ran pretext={method}; a compare sweep has one run "
-                               "per method (report other sweeps with sslrun-report without --compare)")
+            raise CompareError(
+                f"{run} and {seen[method]} both ran pretext={method}; a compare sweep has one run "
+                "per method (report other sweeps with sslrun-report without --compare)"
+            )
         seen[method] = run
         rows = [{**r, "val_accuracy": _float(r.get("val_accuracy"))} for r in read_results(run)]
         pre = metrics.get("pretext") or {}
-        runs.append(MethodRun(method, metrics.get("ssl_eval") or "finetune", run, rows, metrics.get("seconds"),
-                              None if pre.get("reused") else pre.get("seconds")))
+        runs.append(
+            MethodRun(
+                method,
+                metrics.get("ssl_eval") or "finetune",
+                run,
+                rows,
+                metrics.get("seconds"),
+                None if pre.get("reused") else pre.get("seconds"),
+            )
+        )
     if not runs:
         raise CompareError(f"no finished run under {sweep} (no metrics.json next to a results.csv)")
     return runs
@@ -94,8 +124,11 @@ def sweep_status(sweep: Path, methods: list[str], current: str) -> str:
         return line + "; no method finished yet"
     mean = sum(walls[k] for k in done) / len(done)
     left = len(methods) - len(done)
-    return (line + f"; finished: {', '.join(done)} ({mean / 60:.1f} min each on average): about "
-            f"{left * mean / 60:.{0 if left * mean >= 600 else 1}f} min left for the {left} method{'s' if left != 1 else ''} to go, this one included")
+    return (
+        line + f"; finished: {', '.join(done)} ({mean / 60:.1f} min each on average): about "
+        f"{left * mean / 60:.{0 if left * mean >= 600 else 1}f} min left for the {left} "
+        f"method{'s' if left != 1 else ''} to go, this one included"
+    )
 
 
 def _float(value: Any) -> float | None:
@@ -103,8 +136,11 @@ def _float(value: Any) -> float | None:
 
 
 def _by_repeat(rows: list[dict[str, Any]], name: str, budget: str, key: str = "test_accuracy") -> dict[int, float]:
-    return {int(r["repeat"]): float(r[key]) for r in rows
-            if r["eval"] == name and str(r["budget"]) == budget and r.get(key) is not None}
+    return {
+        int(r["repeat"]): float(r[key])
+        for r in rows
+        if r["eval"] == name and str(r["budget"]) == budget and r.get(key) is not None
+    }
 
 
 def _budgets(runs: list[MethodRun]) -> list[str]:
@@ -126,9 +162,19 @@ def table(runs: list[MethodRun]) -> list[dict[str, Any]]:
                 continue
             val = _by_repeat(run.rows, run.eval, budget, "val_accuracy")
             scratch = _by_repeat(run.rows, BASELINE, budget)
-            entries.append({"budget": budget, "method": run.method, "eval": run.eval, "test": test, "val": val,
-                            "vs_scratch": paired_vs_baseline(test, scratch) if scratch else None,
-                            "wall_s": run.wall, "pretext_s": run.pretext_seconds, "labeled": _labeled(run, budget)})
+            entries.append(
+                {
+                    "budget": budget,
+                    "method": run.method,
+                    "eval": run.eval,
+                    "test": test,
+                    "val": val,
+                    "vs_scratch": paired_vs_baseline(test, scratch) if scratch else None,
+                    "wall_s": run.wall,
+                    "pretext_s": run.pretext_seconds,
+                    "labeled": _labeled(run, budget),
+                }
+            )
         scratch_row = _scratch_entry(runs, budget)
         ranked = sorted(entries, key=lambda e: -(np.mean(list(e["val"].values())) if e["val"] else -1))
         best = ranked[0] if ranked else None
@@ -156,9 +202,19 @@ def _scratch_entry(runs: list[MethodRun], budget: str) -> dict[str, Any] | None:
             val[k].append(v)
     if not by:
         return None
-    return {"budget": budget, "method": BASELINE, "eval": BASELINE, "rank": None, "labeled": _labeled(runs[0], budget),
-            "test": {k: float(np.mean(v)) for k, v in by.items()}, "val": {k: float(np.mean(v)) for k, v in val.items()},
-            "vs_scratch": None, "vs_best": None, "wall_s": None, "pretext_s": None}
+    return {
+        "budget": budget,
+        "method": BASELINE,
+        "eval": BASELINE,
+        "rank": None,
+        "labeled": _labeled(runs[0], budget),
+        "test": {k: float(np.mean(v)) for k, v in by.items()},
+        "val": {k: float(np.mean(v)) for k, v in val.items()},
+        "vs_scratch": None,
+        "vs_best": None,
+        "wall_s": None,
+        "pretext_s": None,
+    }
 
 
 def _adjust(entries: list[dict[str, Any]], key: str) -> None:
@@ -177,19 +233,33 @@ def _flat(e: dict[str, Any]) -> dict[str, Any]:
     vs, best = e.get("vs_scratch") or {}, e.get("vs_best") or {}
     val = list(e["val"].values())
     return {
-        "budget": e["budget"], "labeled": e["labeled"], "rank": e["rank"], "method": e["method"], "eval": e["eval"],
-        "draws": test["n"], "val_pct": _pct(float(np.mean(val))) if val else None, "test_pct": _pct(test["mean"]),
-        "ci_low_pct": _pct(test["ci_low"]), "ci_high_pct": _pct(test["ci_high"]),
-        "vs_scratch_pts": _pct(vs.get("diff_mean")), "vs_scratch_ci_low": _pct(vs.get("diff_ci_low")),
-        "vs_scratch_ci_high": _pct(vs.get("diff_ci_high")), "p_vs_scratch": vs.get("p_t"),
+        "budget": e["budget"],
+        "labeled": e["labeled"],
+        "rank": e["rank"],
+        "method": e["method"],
+        "eval": e["eval"],
+        "draws": test["n"],
+        "val_pct": _pct(float(np.mean(val))) if val else None,
+        "test_pct": _pct(test["mean"]),
+        "ci_low_pct": _pct(test["ci_low"]),
+        "ci_high_pct": _pct(test["ci_high"]),
+        "vs_scratch_pts": _pct(vs.get("diff_mean")),
+        "vs_scratch_ci_low": _pct(vs.get("diff_ci_low")),
+        "vs_scratch_ci_high": _pct(vs.get("diff_ci_high")),
+        "p_vs_scratch": vs.get("p_t"),
         "p_vs_scratch_holm": vs.get("p_holm"),
-        "vs_best_pts": _pct(best.get("diff_mean")), "vs_best_ci_low": _pct(best.get("diff_ci_low")),
-        "vs_best_ci_high": _pct(best.get("diff_ci_high")), "p_vs_best": best.get("p_t"),
-        "p_vs_best_holm": best.get("p_holm"), "wall_s": e["wall_s"], "pretext_s": e["pretext_s"],
+        "vs_best_pts": _pct(best.get("diff_mean")),
+        "vs_best_ci_low": _pct(best.get("diff_ci_low")),
+        "vs_best_ci_high": _pct(best.get("diff_ci_high")),
+        "p_vs_best": best.get("p_t"),
+        "p_vs_best_holm": best.get("p_holm"),
+        "wall_s": e["wall_s"],
+        "pretext_s": e["pretext_s"],
     }
 
 
 # --- words -------------------------------------------------------------------------------------------
+
 
 def _f(x: float | None, fmt: str = ".2f", suffix: str = "") -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:{fmt}}{suffix}"
@@ -203,8 +273,10 @@ def answer(rows: list[dict[str, Any]]) -> list[str]:
         if best is None:
             continue
         n = sum(1 for r in rows if r["budget"] == budget and r["rank"] is not None)
-        head = (f"{best['method']} pretext is the best of {n} method{'s' if n != 1 else ''} on validation images "
-                f"at {best['labeled']:,} labels")
+        head = (
+            f"{best['method']} pretext is the best of {n} method{'s' if n != 1 else ''} on validation images "
+            f"at {best['labeled']:,} labels"
+        )
         if best["vs_scratch_pts"] is None:
             out.append(head + f": {_f(best['test_pct'])}% test accuracy (no scratch baseline ran)")
             continue
@@ -213,10 +285,12 @@ def answer(rows: list[dict[str, Any]]) -> list[str]:
             continue
         p = best["p_vs_scratch_holm"]
         verdict = "significant" if p is not None and p < ALPHA else "not significant"
-        out.append(head + f": {best['vs_scratch_pts']:+.2f} points over the same network from scratch "
-                   f"({_f(best['test_pct'])}% vs {_f(_scratch_pct(rows, budget))}%; 95% CI "
-                   f"{best['vs_scratch_ci_low']:+.2f} .. {best['vs_scratch_ci_high']:+.2f}, {best['draws']} label "
-                   f"draws, {verdict}: Holm-adjusted p = {_f(p, '.2g')})")
+        out.append(
+            head + f": {best['vs_scratch_pts']:+.2f} points over the same network from scratch "
+            f"({_f(best['test_pct'])}% vs {_f(_scratch_pct(rows, budget))}%; 95% CI "
+            f"{best['vs_scratch_ci_low']:+.2f} .. {best['vs_scratch_ci_high']:+.2f}, {best['draws']} label "
+            f"draws, {verdict}: Holm-adjusted p = {_f(p, '.2g')})"
+        )
     return out
 
 
@@ -227,18 +301,28 @@ def _scratch_pct(rows: list[dict[str, Any]], budget: str) -> float | None:
 def markdown(rows: list[dict[str, Any]], runs: list[MethodRun], sweep: Path, figures: dict[str, Path]) -> str:
     lines = ["# sslrun compare: pretext methods on the same label draws", ""]
     lines += [f"**{s}.**" for s in answer(rows)]
-    lines += ["", f"Sweep: `{sweep}`; {len(runs)} runs: " + ", ".join(f"{r.method} (`{r.path.name}`)" for r in runs)
-              + ".", "",
-              "Ranked by mean accuracy on the validation images (the test split chooses nothing). Test accuracy: "
-              "mean over the label draws with its 95% t interval. Differences in points, paired by draw: against "
-              "the same network from scratch, and against the best method; p: paired t-test, two-sided, and "
-              "Holm-adjusted over the table's comparisons of that kind. Wall: the method's whole run.", ""]
-    head = ("| rank | method | draws | val | test (95% CI) | vs scratch (95% CI) | p (Holm) | vs best (95% CI) | "
-            "p (Holm) | wall |")
+    lines += [
+        "",
+        f"Sweep: `{sweep}`; {len(runs)} runs: " + ", ".join(f"{r.method} (`{r.path.name}`)" for r in runs) + ".",
+        "",
+        "Ranked by mean accuracy on the validation images (the test split chooses nothing). Test accuracy: "
+        "mean over the label draws with its 95% t interval. Differences in points, paired by draw: against "
+        "the same network from scratch, and against the best method; p: paired t-test, two-sided, and "
+        "Holm-adjusted over the table's comparisons of that kind. Wall: the method's whole run.",
+        "",
+    ]
+    head = (
+        "| rank | method | draws | val | test (95% CI) | vs scratch (95% CI) | p (Holm) | vs best (95% CI) | "
+        "p (Holm) | wall |"
+    )
     for budget in dict.fromkeys(r["budget"] for r in rows):
         mine = [r for r in rows if r["budget"] == budget]
-        lines += [f"## {mine[0]['labeled']:,} labels (budget {budget})", "", head,
-                  "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [
+            f"## {mine[0]['labeled']:,} labels (budget {budget})",
+            "",
+            head,
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
         for r in mine:
             label = r["method"] + ("" if r["eval"] in ("finetune", BASELINE) else f" ({r['eval']})")
             lines.append(
@@ -247,7 +331,8 @@ def markdown(rows: list[dict[str, Any]], runs: list[MethodRun], sweep: Path, fig
                 f"{_f(r['vs_scratch_pts'], '+.2f')}{_ci(r['vs_scratch_ci_low'], r['vs_scratch_ci_high'])} | "
                 f"{_f(r['p_vs_scratch'], '.2g')}{_paren(r['p_vs_scratch_holm'])} | "
                 f"{_f(r['vs_best_pts'], '+.2f')}{_ci(r['vs_best_ci_low'], r['vs_best_ci_high'])} | "
-                f"{_f(r['p_vs_best'], '.2g')}{_paren(r['p_vs_best_holm'])} | {_wall(r)} |")
+                f"{_f(r['p_vs_best'], '.2g')}{_paren(r['p_vs_best_holm'])} | {_wall(r)} |"
+            )
         lines.append("")
     for name, path in figures.items():
         lines += [f"![{name}]({path.relative_to(sweep) if path.is_relative_to(sweep) else path})", ""]

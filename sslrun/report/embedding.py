@@ -35,11 +35,13 @@ def project_2d(features: np.ndarray, method: str) -> np.ndarray:
         from sklearn.manifold import TSNE
 
         # perplexity must stay below the number of points; 30 is scikit-learn's default
-        return TSNE(n_components=2, perplexity=min(30.0, max(1.0, (n - 1) / 3)), init="pca", metric="cosine",
-                    random_state=SEED).fit_transform(unit)
+        return TSNE(
+            n_components=2, perplexity=min(30.0, max(1.0, (n - 1) / 3)), init="pca", metric="cosine", random_state=SEED
+        ).fit_transform(unit)
     if method == "umap":
         import umap
 
-        return umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), metric="cosine",
-                         random_state=SEED).fit_transform(unit)
+        return umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), metric="cosine", random_state=SEED).fit_transform(
+            unit
+        )
     raise ValueError(f"map {method!r} is not one of {', '.join(MAPS)}")

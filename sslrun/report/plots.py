@@ -30,14 +30,33 @@ from sslrun.report.names import EVAL_ORDER  # noqa: E402
 DPI = 110
 WRONG = "tab:red"
 # pretext/history.csv's label-free health columns (sslrun/training/health.py): their own figure, plot_health
-HEALTH = {"rankme": "RankMe (effective rank)", "embedding_std": "std of the l2-normalised embedding",
-          "alignment": "alignment (lower: views agree)", "uniformity": "uniformity (lower: spread)"}
+HEALTH = {
+    "rankme": "RankMe (effective rank)",
+    "embedding_std": "std of the l2-normalised embedding",
+    "alignment": "alignment (lower: views agree)",
+    "uniformity": "uniformity (lower: spread)",
+}
 # history.csv columns that are bookkeeping, not curves
-NOT_CURVES = {"epoch", "eval", "phase", "budget", "repeat", "learning_rate", "lr", "seconds",
-              "time", "updates", "encoder_trainable_params", "head_trainable_params", "peak_lr", *HEALTH}
+NOT_CURVES = {
+    "epoch",
+    "eval",
+    "phase",
+    "budget",
+    "repeat",
+    "learning_rate",
+    "lr",
+    "seconds",
+    "time",
+    "updates",
+    "encoder_trainable_params",
+    "head_trainable_params",
+    "peak_lr",
+    *HEALTH,
+}
 
 
 # --- writing -------------------------------------------------------------------------------------
+
 
 def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     """Write fig as PNG at path atomically and close it; return the path."""
@@ -58,6 +77,7 @@ def _placeholder(path: str | os.PathLike, message: str) -> Path:
 
 
 # --- small helpers -------------------------------------------------------------------------------
+
 
 def _ordered(names: Iterable[str]) -> list[str]:
     """Known evaluations in their usual order, then the others in order of appearance."""
@@ -93,6 +113,7 @@ def _grid(n: int, max_cols: int) -> tuple[int, int]:
 
 # --- study figures -------------------------------------------------------------------------------
 
+
 def plot_boxplots(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
     """Test accuracy (%) per evaluation: one panel per label budget, a box per evaluation with every
     repeat drawn as a jittered point. When rows carry a "group" key with several values, each
@@ -112,30 +133,40 @@ def plot_boxplots(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
         ax.set_title(f"budget {budget}: {_labeled_text(mine)}")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(axis="y", alpha=0.3)
-    for ax in list(axes.flat)[len(budgets):]:
+    for ax in list(axes.flat)[len(budgets) :]:
         ax.axis("off")
     fig.tight_layout()
     if len(groups) > 1:
         handles = [Patch(color=f"C{j % 10}", label=g or "-") for j, g in enumerate(groups)]
-        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8,
-                   ncol=1 if max(map(len, groups)) > 40 else 2, frameon=False)
+        fig.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            fontsize=8,
+            ncol=1 if max(map(len, groups)) > 40 else 2,
+            frameon=False,
+        )
     return save_figure(fig, path)
 
 
-def _boxes(ax: Any, rows: list[dict[str, Any]], evals: list[str], groups: list[str],
-           rng: np.random.Generator) -> None:
+def _boxes(ax: Any, rows: list[dict[str, Any]], evals: list[str], groups: list[str], rng: np.random.Generator) -> None:
     """Clusters of boxes, one cluster per evaluation, one box per group inside it."""
     step = len(groups) + 0.8
     for i, name in enumerate(evals):
         for j, group in enumerate(groups):
-            mine = (r["test_accuracy"] for r in rows
-                    if r["eval"] == name and str(r.get("group") or "") == group)
+            mine = (r["test_accuracy"] for r in rows if r["eval"] == name and str(r.get("group") or "") == group)
             values = [100 * v for v in _finite(mine)]
             if not values:
                 continue
             x, colour = i * step + j, f"C{(j if len(groups) > 1 else i) % 10}"
-            ax.boxplot([values], positions=[x], widths=0.6, showfliers=False,
-                       medianprops={"color": "black"}, boxprops={"color": colour})
+            ax.boxplot(
+                [values],
+                positions=[x],
+                widths=0.6,
+                showfliers=False,
+                medianprops={"color": "black"},
+                boxprops={"color": colour},
+            )
             jitter = rng.uniform(-0.13, 0.13, len(values)) if len(values) > 1 else np.zeros(1)
             ax.scatter(x + jitter, values, s=16, alpha=0.75, color=colour, zorder=3)
     centres = [i * step + (len(groups) - 1) / 2 for i in range(len(evals))]
@@ -172,8 +203,7 @@ def plot_label_efficiency(summary: list[dict[str, Any]], path: str | os.PathLike
         high = np.array([np.nan if s.get("ci_high") is None else 100 * s["ci_high"] for s in mine])
         ok = np.isfinite(low) & np.isfinite(high)
         if ok.any():
-            ax.fill_between(x, low, high, where=ok, color=f"C{i % 10}", alpha=0.2, linewidth=0,
-                            interpolate=False)
+            ax.fill_between(x, low, high, where=ok, color=f"C{i % 10}", alpha=0.2, linewidth=0, interpolate=False)
     counts = sorted({int(s["labeled"]) for s in points})
     if counts[-1] >= 10 * counts[0]:
         ax.set_xscale("log")
@@ -196,8 +226,9 @@ def plot_compare(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
         return _placeholder(path, "no results to plot")
     n_methods = max(sum(1 for r in rows if r["budget"] == b) for b in budgets)
     nrows, ncols = _grid(len(budgets), 3)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(max(3.5, 0.8 * n_methods + 1.5) * ncols, 4.2 * nrows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(max(3.5, 0.8 * n_methods + 1.5) * ncols, 4.2 * nrows), squeeze=False
+    )
     for ax, budget in zip(axes.flat, budgets, strict=False):
         mine = [r for r in rows if r["budget"] == budget and r.get("test_pct") is not None]
         methods = [r for r in mine if r["method"] != "scratch"]
@@ -221,13 +252,14 @@ def plot_compare(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
         ax.set_title(f"budget {budget}: {mine[0]['labeled']:,} labeled")
         ax.set_ylabel("test accuracy (%), 95% CI")
         ax.grid(axis="y", alpha=0.3)
-    for ax in list(axes.flat)[len(budgets):]:
+    for ax in list(axes.flat)[len(budgets) :]:
         ax.axis("off")
     fig.tight_layout()
     return save_figure(fig, path)
 
 
 # --- training curves -----------------------------------------------------------------------------
+
 
 def read_history(path: str | os.PathLike) -> list[dict[str, str]]:
     with open(path, newline="") as fh:
@@ -256,8 +288,7 @@ def _epochs(by_line: dict[str, list[dict[str, str]]]) -> dict[str, np.ndarray]:
     phase of the same evaluation, so frozen -> unfrozen reads left to right."""
     out, last_end = {}, {}
     for name, rows in by_line.items():
-        raw = np.array([float(r["epoch"]) if r.get("epoch") not in (None, "") else i
-                        for i, r in enumerate(rows)])
+        raw = np.array([float(r["epoch"]) if r.get("epoch") not in (None, "") else i for i, r in enumerate(rows)])
         if raw.size and raw.min() == 0:  # CSVLogger counts from 0, sslrun's own histories from 1
             raw = raw + 1
         evaluation = name.split("/")[0]
@@ -301,8 +332,7 @@ def plot_training_curves(histories: dict[str, str | os.PathLike], path: str | os
         lines = _curves_of(rows)
         if not lines:
             for ax in (ax_loss, ax_acc):
-                ax.text(0.5, 0.5, f"no history in {hist_path}", ha="center", va="center",
-                        fontsize=8)
+                ax.text(0.5, 0.5, f"no history in {hist_path}", ha="center", va="center", fontsize=8)
                 ax.axis("off")
             continue
         _draw_history(ax_loss, ax_acc, lines)
@@ -339,9 +369,14 @@ def _draw_history(ax_loss: Any, ax_acc: Any, lines: dict[str, list[dict[str, str
             for col in cols:
                 key = (name, col.removeprefix("val_"))
                 colour = colours.setdefault(key, f"C{len(colours) % 10}")
-                ax.plot(epochs[name], _as_float(r.get(col) for r in rows), color=colour,
-                        marker=".", linestyle="--" if col.startswith("val_") else "-",
-                        label=f"{name} {col}".strip())
+                ax.plot(
+                    epochs[name],
+                    _as_float(r.get(col) for r in rows),
+                    color=colour,
+                    marker=".",
+                    linestyle="--" if col.startswith("val_") else "-",
+                    label=f"{name} {col}".strip(),
+                )
     for ax, ylabel in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -354,6 +389,7 @@ def _draw_history(ax_loss: Any, ax_acc: Any, lines: dict[str, list[dict[str, str
 
 
 # --- image figures -------------------------------------------------------------------------------
+
 
 def _show(ax: Any, img: np.ndarray) -> None:
     """One image, uint8 (0..255) or float (0..1); one channel in grey."""
@@ -385,9 +421,14 @@ def _pick(right: np.ndarray, wrong: np.ndarray, n: int) -> tuple[np.ndarray, np.
     return right[:n_right], wrong[:n_wrong]
 
 
-def plot_prediction_grid(images: np.ndarray, y_true: Any, y_pred: Any,
-                         class_names: Sequence[str] | None, path: str | os.PathLike,
-                         n: int = 32) -> Path:
+def plot_prediction_grid(
+    images: np.ndarray,
+    y_true: Any,
+    y_pred: Any,
+    class_names: Sequence[str] | None,
+    path: str | os.PathLike,
+    n: int = 32,
+) -> Path:
     """Up to n test images titled "true/pred", half right and half wrong when possible, wrong ones
     in red. Labels are class indices, or one-hot / probability rows (argmax)."""
     y_true, y_pred = _labels(y_true), _labels(y_pred)
@@ -406,18 +447,17 @@ def plot_prediction_grid(images: np.ndarray, y_true: Any, y_pred: Any,
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.5 * ncols, 1.7 * nrows + 0.4), squeeze=False)
     for ax, i in zip(axes.flat, chosen, strict=False):
         _show(ax, images[i])
-        ax.set_title(f"{name(y_true[i])}/{name(y_pred[i])}", fontsize=8,
-                     color="black" if hit[i] else WRONG)
-    for ax in list(axes.flat)[len(chosen):]:
+        ax.set_title(f"{name(y_true[i])}/{name(y_pred[i])}", fontsize=8, color="black" if hit[i] else WRONG)
+    for ax in list(axes.flat)[len(chosen) :]:
         ax.axis("off")
-    fig.suptitle(f"true/predicted (wrong in red): {count - int(hit.sum())} of {count} test images "
-                 "wrong", fontsize=10)
+    fig.suptitle(f"true/predicted (wrong in red): {count - int(hit.sum())} of {count} test images wrong", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
 
 
-def plot_rotation_examples(images: np.ndarray, true_k: Any, pred_k: Any | None,
-                           path: str | os.PathLike, n: int = 16) -> Path:
+def plot_rotation_examples(
+    images: np.ndarray, true_k: Any, pred_k: Any | None, path: str | os.PathLike, n: int = 16
+) -> Path:
     """Rotated images titled with the true rotation (k x 90 degrees) and, if given, the predicted
     one (wrong ones in red)."""
     true_k = _labels(true_k)
@@ -443,15 +483,13 @@ def plot_rotation_examples(images: np.ndarray, true_k: Any, pred_k: Any | None,
     return save_figure(fig, path)
 
 
-def plot_view_pairs(view1: np.ndarray, view2: np.ndarray, path: str | os.PathLike,
-                    n: int = 8) -> Path:
+def plot_view_pairs(view1: np.ndarray, view2: np.ndarray, path: str | os.PathLike, n: int = 8) -> Path:
     """Two augmented views of the same images, each pair side by side (float 0..1)."""
     count = min(len(view1), len(view2), n)
     if count == 0:
         return _placeholder(path, "no views")
     rows, pairs_per_row = _grid(count, 4)
-    fig, axes = plt.subplots(rows, 2 * pairs_per_row, squeeze=False,
-                             figsize=(3.2 * pairs_per_row, 1.8 * rows + 0.3))
+    fig, axes = plt.subplots(rows, 2 * pairs_per_row, squeeze=False, figsize=(3.2 * pairs_per_row, 1.8 * rows + 0.3))
     for ax in axes.flat:
         ax.axis("off")
     for i in range(count):
@@ -466,15 +504,15 @@ def plot_view_pairs(view1: np.ndarray, view2: np.ndarray, path: str | os.PathLik
     return save_figure(fig, path)
 
 
-def plot_colorization_examples(gray: np.ndarray, predicted_rgb: np.ndarray, target_rgb: np.ndarray,
-                               path: str | os.PathLike, n: int = 8) -> Path:
+def plot_colorization_examples(
+    gray: np.ndarray, predicted_rgb: np.ndarray, target_rgb: np.ndarray, path: str | os.PathLike, n: int = 8
+) -> Path:
     """Columns of examples; rows: grey input, predicted colours, target colours (float 0..1)."""
     count = min(len(gray), len(predicted_rgb), len(target_rgb), n)
     if count == 0:
         return _placeholder(path, "no colorization examples")
     fig, axes = plt.subplots(3, count, figsize=(1.6 * count + 0.8, 5.2), squeeze=False)
-    for row, (label, images) in enumerate((("input", gray), ("predicted", predicted_rgb),
-                                           ("target", target_rgb))):
+    for row, (label, images) in enumerate((("input", gray), ("predicted", predicted_rgb), ("target", target_rgb))):
         for i in range(count):
             _show(axes[row, i], images[i])
         axes[row, 0].set_ylabel(label)
@@ -483,8 +521,7 @@ def plot_colorization_examples(gray: np.ndarray, predicted_rgb: np.ndarray, targ
     return save_figure(fig, path)
 
 
-def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str],
-                          path: str | os.PathLike) -> Path:
+def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str], path: str | os.PathLike) -> Path:
     """Counts of true class (rows) x predicted class (columns), shaded by each row's share; the diagonal
     is right. Labels are class indices."""
     y_true, y_pred = _labels(y_true), _labels(y_pred)
@@ -499,8 +536,15 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str],
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     if k <= 20:  # the counts stay legible
         for i, j in zip(*np.nonzero(counts), strict=True):
-            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
-                    color="white" if share[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                str(counts[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
     ax.set_xticks(range(k), [str(n) for n in class_names], rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(k), [str(n) for n in class_names], fontsize=8)
     ax.set_xlabel("predicted")
@@ -513,8 +557,8 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str],
 
 # --- embeddings (sslrun-embed) -------------------------------------------------------------------
 
-def plot_embedding_map(coords: np.ndarray, labels: Sequence[str] | None, path: str | os.PathLike,
-                       title: str) -> Path:
+
+def plot_embedding_map(coords: np.ndarray, labels: Sequence[str] | None, path: str | os.PathLike, title: str) -> Path:
     """Points in 2-D, one colour per label (a legend up to 20 labels), or one colour without labels."""
     fig, ax = plt.subplots(figsize=(7, 6))
     size = float(np.clip(3000 / max(len(coords), 1), 2, 30))
@@ -526,8 +570,15 @@ def plot_embedding_map(coords: np.ndarray, labels: Sequence[str] | None, path: s
         labels = np.asarray(labels)
         for k, name in enumerate(names):
             at = labels == name
-            ax.scatter(coords[at, 0], coords[at, 1], s=size, alpha=0.7, linewidths=0,
-                       color=cmap(k % cmap.N if len(names) <= 20 else k / len(names)), label=name)
+            ax.scatter(
+                coords[at, 0],
+                coords[at, 1],
+                s=size,
+                alpha=0.7,
+                linewidths=0,
+                color=cmap(k % cmap.N if len(names) <= 20 else k / len(names)),
+                label=name,
+            )
         if len(names) <= 20:
             ax.legend(fontsize=7, markerscale=max(1.0, 20 / size) ** 0.5, loc="best", ncol=1 + len(names) // 11)
     ax.set_xticks([])
@@ -537,9 +588,15 @@ def plot_embedding_map(coords: np.ndarray, labels: Sequence[str] | None, path: s
     return save_figure(fig, path)
 
 
-def plot_neighbours(queries: np.ndarray, neighbours: np.ndarray, similarity: np.ndarray,
-                    query_titles: Sequence[str], neighbour_titles: Sequence[Sequence[str]],
-                    path: str | os.PathLike, titled_by: str = "") -> Path:
+def plot_neighbours(
+    queries: np.ndarray,
+    neighbours: np.ndarray,
+    similarity: np.ndarray,
+    query_titles: Sequence[str],
+    neighbour_titles: Sequence[Sequence[str]],
+    path: str | os.PathLike,
+    titled_by: str = "",
+) -> Path:
     """A row per query image: the query (framed), then its neighbours left to right, each titled."""
     rows, k = neighbours.shape[:2]
     fig, axes = plt.subplots(rows, k + 1, figsize=(1.3 * (k + 1), 1.45 * rows + 0.4), squeeze=False)
@@ -551,14 +608,18 @@ def plot_neighbours(queries: np.ndarray, neighbours: np.ndarray, similarity: np.
         for j in range(k):
             _show(axes[r, j + 1], neighbours[r, j])
             axes[r, j + 1].set_title(f"{similarity[r, j]:.3f} {neighbour_titles[r][j]}", fontsize=6)
-    fig.suptitle(f"each query (left) and its {k} nearest images by cosine similarity of the features"
-                 + (f"; titles: {titled_by}" if titled_by else ""), fontsize=9)
+    fig.suptitle(
+        f"each query (left) and its {k} nearest images by cosine similarity of the features"
+        + (f"; titles: {titled_by}" if titled_by else ""),
+        fontsize=9,
+    )
     fig.tight_layout()
     return save_figure(fig, path)
 
 
-def plot_duplicate_pairs(first: np.ndarray, second: np.ndarray, titles: Sequence[str],
-                         path: str | os.PathLike, heading: str = "") -> Path:
+def plot_duplicate_pairs(
+    first: np.ndarray, second: np.ndarray, titles: Sequence[str], path: str | os.PathLike, heading: str = ""
+) -> Path:
     """Pairs of images side by side (first[i] left of second[i]), each pair titled; four pairs a row."""
     if not len(first):
         return _placeholder(path, "no duplicate pairs found")
@@ -579,8 +640,9 @@ def plot_duplicate_pairs(first: np.ndarray, second: np.ndarray, titles: Sequence
     return save_figure(fig, path)
 
 
-def plot_contact_sheet(images: np.ndarray, titles: Sequence[str], path: str | os.PathLike, title: str,
-                       columns: int = 10) -> Path:
+def plot_contact_sheet(
+    images: np.ndarray, titles: Sequence[str], path: str | os.PathLike, title: str, columns: int = 10
+) -> Path:
     """Images in a grid, each titled (sslrun-select's to_label.png: the order to label them)."""
     if len(images) == 0:
         return _placeholder(path, "no images")
@@ -589,7 +651,7 @@ def plot_contact_sheet(images: np.ndarray, titles: Sequence[str], path: str | os
     for ax, image, name in zip(axes.flat, images, titles, strict=False):
         _show(ax, image)
         ax.set_title(name, fontsize=8)
-    for ax in list(axes.flat)[len(images):]:
+    for ax in list(axes.flat)[len(images) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

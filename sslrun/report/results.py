@@ -21,11 +21,20 @@ def read_results(run: Path) -> list[dict[str, Any]]:
         reader = csv.DictReader(fh)
         missing = [c for c in NEEDED if c not in (reader.fieldnames or [])]
         if missing:
-            raise ReportError(f"{path} lacks the column(s) {', '.join(missing)} "
-                              f"(has: {', '.join(reader.fieldnames or []) or 'nothing'})")
+            raise ReportError(
+                f"{path} lacks the column(s) {', '.join(missing)} "
+                f"(has: {', '.join(reader.fieldnames or []) or 'nothing'})"
+            )
         try:
-            return [{**row, "repeat": int(row["repeat"]), "labeled": int(row.get("labeled") or 0),
-                     "test_accuracy": float(row["test_accuracy"])} for row in reader]
+            return [
+                {
+                    **row,
+                    "repeat": int(row["repeat"]),
+                    "labeled": int(row.get("labeled") or 0),
+                    "test_accuracy": float(row["test_accuracy"]),
+                }
+                for row in reader
+            ]
         except ValueError as err:
             raise ReportError(f"{path} line {reader.line_num}: {err}") from err
 

@@ -27,16 +27,22 @@ ACCURACY_RANGE = (0.0, 1.0)
 DIFFERENCE_RANGE = (-1.0, 1.0)
 
 
-def mean_ci(values: list[float], level: float = 0.95,
-            bounds: tuple[float, float] = ACCURACY_RANGE) -> dict[str, float | int | None]:
+def mean_ci(
+    values: list[float], level: float = 0.95, bounds: tuple[float, float] = ACCURACY_RANGE
+) -> dict[str, float | int | None]:
     """n, mean, std (ddof=1), and the t confidence interval of the mean (None when n < 2).
 
     The interval is cut to `bounds`, the values' own range: with 2-3 repeats t's wide interval
     reaches past it (94.6% +- 0.95 over n=2 gave [86.1%, 103.2%]), and no accuracy lies there."""
     x = np.asarray(values, dtype=float)
     n = len(x)
-    out: dict[str, float | int | None] = {"n": n, "mean": float(x.mean()) if n else None,
-                                          "std": None, "ci_low": None, "ci_high": None}
+    out: dict[str, float | int | None] = {
+        "n": n,
+        "mean": float(x.mean()) if n else None,
+        "std": None,
+        "ci_low": None,
+        "ci_high": None,
+    }
     if n >= 2:
         std = float(x.std(ddof=1))
         out["std"] = std
@@ -55,7 +61,10 @@ def paired_vs_baseline(values: dict[int, float], baseline: dict[int, float]) -> 
     if not common:
         return None
     diff = [values[r] - baseline[r] for r in common]
-    out = {"n_pairs": len(common), **{f"diff_{k}": v for k, v in mean_ci(diff, bounds=DIFFERENCE_RANGE).items() if k != "n"}}
+    out = {
+        "n_pairs": len(common),
+        **{f"diff_{k}": v for k, v in mean_ci(diff, bounds=DIFFERENCE_RANGE).items() if k != "n"},
+    }
     nonzero = [d for d in diff if d != 0]
     out["test"] = "wilcoxon signed-rank, two-sided"
     out["p_value"] = float(stats.wilcoxon(diff).pvalue) if len(nonzero) >= 1 and len(common) >= 2 else None
@@ -95,8 +104,12 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         labeled[str(row["budget"])] = int(row.get("labeled") or 0)
     out = []
     for (name, budget), by_repeat in acc.items():
-        entry = {"eval": name, "budget": budget, "labeled": labeled[budget],
-                 **mean_ci([by_repeat[r] for r in sorted(by_repeat)])}
+        entry = {
+            "eval": name,
+            "budget": budget,
+            "labeled": labeled[budget],
+            **mean_ci([by_repeat[r] for r in sorted(by_repeat)]),
+        }
         if name != BASELINE and (BASELINE, budget) in acc:
             entry["vs_scratch"] = paired_vs_baseline(by_repeat, acc[(BASELINE, budget)])
         out.append(entry)

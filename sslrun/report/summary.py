@@ -53,9 +53,11 @@ def health_line(pre: dict[str, Any]) -> str | None:
     if pre.get("rankme") is None:
         return None
     dim = pre.get("embedding_dim")
-    parts = [f"RankMe {pre['rankme']:.1f}" + (f" of {dim} dimensions" if dim else ""),
-             f"std of the l2-normalised embedding {pre['embedding_std']:.3g}"
-             + (f" (spread: about {dim ** -0.5:.3g})" if dim else "")]
+    parts = [
+        f"RankMe {pre['rankme']:.1f}" + (f" of {dim} dimensions" if dim else ""),
+        f"std of the l2-normalised embedding {pre['embedding_std']:.3g}"
+        + (f" (spread: about {dim**-0.5:.3g})" if dim else ""),
+    ]
     if pre.get("alignment") is not None:
         parts.append(f"alignment {pre['alignment']:.3g}, uniformity {pre['uniformity']:.3g} (lower is better)")
     collapsed = pre.get("collapsed_epochs") or []
@@ -73,13 +75,24 @@ def study_rows(metrics: dict[str, Any]) -> list[tuple[str, ...]]:
         diff = "-" if not vs else f"{100 * vs['diff_mean']:+.2f}"
         p = "-" if vs.get("p_value") is None else f"{vs['p_value']:.3g}"
         p_t = "-" if vs.get("p_t") is None else f"{vs['p_t']:.3g}"
-        rows.append((s["eval"], str(s["budget"]), str(s["labeled"]), str(s["n"]), _pct(s["mean"]), std, ci, diff, p_t,
-                     p))
+        rows.append(
+            (s["eval"], str(s["budget"]), str(s["labeled"]), str(s["n"]), _pct(s["mean"]), std, ci, diff, p_t, p)
+        )
     return rows
 
 
-STUDY_COLUMNS = ("eval", "budget", "labeled", "repeats", "mean", "std (pts)", "95% CI", "vs scratch (pts)",
-                 "p (paired t)", "p (Wilcoxon)")
+STUDY_COLUMNS = (
+    "eval",
+    "budget",
+    "labeled",
+    "repeats",
+    "mean",
+    "std (pts)",
+    "95% CI",
+    "vs scratch (pts)",
+    "p (paired t)",
+    "p (Wilcoxon)",
+)
 
 
 def print_table(metrics: dict[str, Any]) -> None:
@@ -102,11 +115,14 @@ def print_table(metrics: dict[str, Any]) -> None:
 
 
 def _is_study(metrics: dict[str, Any]) -> bool:
-    return bool(metrics.get("study")) and (metrics.get("repeats", 1) > 1 or isinstance(metrics.get("label_budget"), list))
+    return bool(metrics.get("study")) and (
+        metrics.get("repeats", 1) > 1 or isinstance(metrics.get("label_budget"), list)
+    )
 
 
-def report_markdown(metrics: dict[str, Any], command: str, plots: dict[str, Path] | None = None,
-                    run_dir: Path | None = None) -> str:
+def report_markdown(
+    metrics: dict[str, Any], command: str, plots: dict[str, Path] | None = None, run_dir: Path | None = None
+) -> str:
     sizes = metrics["splits"]
     lines = [
         f"# sslrun report: {metrics['pretext_task']} on {metrics['dataset']}",
@@ -130,17 +146,28 @@ def report_markdown(metrics: dict[str, Any], command: str, plots: dict[str, Path
     if metrics.get("gain") is not None:
         lines += ["", f"Gain of pretext training over the scratch baseline: **{100 * metrics['gain']:+.2f}** points."]
     if _is_study(metrics):
-        lines += ["", "## Study", "", "Mean test accuracy over repeats (label draws); 95% CI of the mean from "
-                  "Student's t; paired difference against `scratch` on the same draws: the paired t-test (the one "
-                  "its interval inverts) and the Wilcoxon signed-rank test, both two-sided.", "",
-                  f"| {' | '.join(STUDY_COLUMNS)} |", "|" + " --- |" * len(STUDY_COLUMNS)]
+        lines += [
+            "",
+            "## Study",
+            "",
+            "Mean test accuracy over repeats (label draws); 95% CI of the mean from "
+            "Student's t; paired difference against `scratch` on the same draws: the paired t-test (the one "
+            "its interval inverts) and the Wilcoxon signed-rank test, both two-sided.",
+            "",
+            f"| {' | '.join(STUDY_COLUMNS)} |",
+            "|" + " --- |" * len(STUDY_COLUMNS),
+        ]
         lines += [f"| {' | '.join(row)} |" for row in study_rows(metrics)]
     lines += hygiene_lines(metrics.get("hygiene"))
     for name, path in (plots or {}).items():
         rel = path.relative_to(run_dir) if run_dir and path.is_relative_to(run_dir) else path
         lines += ["", f"![{name}]({rel})"]
-    lines += ["", "Per-repeat results: `results.csv`. Histories: `pretext/history.csv`, `downstream/history.csv`; "
-              "TensorBoard: `tensorboard/`. Config: `.hydra/config.yaml`.", ""]
+    lines += [
+        "",
+        "Per-repeat results: `results.csv`. Histories: `pretext/history.csv`, `downstream/history.csv`; "
+        "TensorBoard: `tensorboard/`. Config: `.hydra/config.yaml`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -150,15 +177,25 @@ def hygiene_lines(h: dict[str, Any] | None) -> list[str]:
         return []
     checked = h["checked"]
     leaks = h["images_copying_test"]
-    fate = ("dropped before pretext: `dataset.drop_test_duplicates=true`" if h["dropped"] else
-            "kept: `dataset.drop_test_duplicates=true` drops them" if leaks else "none to drop")
-    return ["", "## Pool hygiene", "",
-            f"{checked['train']:,} train + {checked['unlabeled']:,} unlabeled images checked against each other and "
-            f"{checked['test']:,} test images in {h['seconds']:.1f} s ({h['method']}): "
-            f"**{h['exact_pairs']:,} exact and {h['near_pairs']:,} near duplicate pairs** in the pool; "
-            f"**{h['test_exact_pairs']:,} exact and {h['test_near_pairs']:,} near pairs with a test image**, "
-            f"{leaks:,} train/unlabeled images that copy a test image ({fate}). Pairs: `{h['pairs']}`.",
-            "", f"![pool hygiene]({h['figure']})"]
+    fate = (
+        "dropped before pretext: `dataset.drop_test_duplicates=true`"
+        if h["dropped"]
+        else "kept: `dataset.drop_test_duplicates=true` drops them"
+        if leaks
+        else "none to drop"
+    )
+    return [
+        "",
+        "## Pool hygiene",
+        "",
+        f"{checked['train']:,} train + {checked['unlabeled']:,} unlabeled images checked against each other and "
+        f"{checked['test']:,} test images in {h['seconds']:.1f} s ({h['method']}): "
+        f"**{h['exact_pairs']:,} exact and {h['near_pairs']:,} near duplicate pairs** in the pool; "
+        f"**{h['test_exact_pairs']:,} exact and {h['test_near_pairs']:,} near pairs with a test image**, "
+        f"{leaks:,} train/unlabeled images that copy a test image ({fate}). Pairs: `{h['pairs']}`.",
+        "",
+        f"![pool hygiene]({h['figure']})",
+    ]
 
 
 def write_reports(run_dir: Path, metrics: dict[str, Any], command: str, plots: dict[str, Path] | None = None) -> None:

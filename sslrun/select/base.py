@@ -39,8 +39,10 @@ def check_budget(n: int, budget: int, labeled: np.ndarray) -> np.ndarray:
     if budget <= 0:
         raise DataError(f"a label budget of {budget}: ask for at least one image")
     if budget > n - len(labeled):
-        raise DataError(f"a label budget of {budget} but the pool has {n - len(labeled)} images not yet labeled "
-                        f"({n} in all, {len(labeled)} labeled); lower the budget")
+        raise DataError(
+            f"a label budget of {budget} but the pool has {n - len(labeled)} images not yet labeled "
+            f"({n} in all, {len(labeled)} labeled); lower the budget"
+        )
     return labeled
 
 

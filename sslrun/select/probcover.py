@@ -31,9 +31,9 @@ def purity_radius(f: np.ndarray, cluster: np.ndarray) -> float:
     from each row to the nearest row of another cluster."""
     other = np.empty(len(f), dtype=np.float32)
     for start in range(0, len(f), CHUNK):
-        d2 = squared_distances(f[start:start + CHUNK], f)
-        d2[cluster[start:start + CHUNK, None] == cluster[None, :]] = np.inf
-        other[start:start + CHUNK] = d2.min(axis=1)
+        d2 = squared_distances(f[start : start + CHUNK], f)
+        d2[cluster[start : start + CHUNK, None] == cluster[None, :]] = np.inf
+        other[start : start + CHUNK] = d2.min(axis=1)
     return float(np.sqrt(np.quantile(other, 1.0 - PURITY)))
 
 
@@ -41,13 +41,14 @@ def ball_counts(f: np.ndarray, rows: np.ndarray, columns: np.ndarray, radius2: f
     """For each of `columns`, how many of `rows` lie within the radius (squared: radius2)."""
     counts = np.zeros(len(columns), dtype=np.int64)
     for start in range(0, len(rows), CHUNK):
-        counts += (squared_distances(f[rows[start:start + CHUNK]], f[columns]) < radius2).sum(axis=0)
+        counts += (squared_distances(f[rows[start : start + CHUNK]], f[columns]) < radius2).sum(axis=0)
     return counts
 
 
 @SELECTORS.register("probcover")
-def select_probcover(features: np.ndarray, budget: int, seed: int, repeat: int = 0,
-                     labeled: np.ndarray | None = None) -> np.ndarray:
+def select_probcover(
+    features: np.ndarray, budget: int, seed: int, repeat: int = 0, labeled: np.ndarray | None = None
+) -> np.ndarray:
     f = unit_rows(features)
     n, labeled = len(f), check_budget(len(f), budget, np.empty(0) if labeled is None else labeled)
     k = max(2, min(len(labeled) + budget, MAX_CLUSTERS, n))
@@ -65,9 +66,16 @@ def select_probcover(features: np.ndarray, budget: int, seed: int, repeat: int =
             pick = int(rng.choice(np.flatnonzero(free)))
         picks.append(pick)
         free[pick] = False
-        new = np.flatnonzero(~covered & (squared_distances(f[pick:pick + 1], f)[0] < r2))
+        new = np.flatnonzero(~covered & (squared_distances(f[pick : pick + 1], f)[0] < r2))
         covered[new] = True
         degree -= ball_counts(f, new, everyone, r2)
-    log.info("probcover: radius %.4f (cosine: %.4f) from %d k-means clusters at purity %.2f; %.1f%% of %d "
-             "images covered", radius, 1 - r2 / 2, k, PURITY, 100 * covered.mean(), n)
+    log.info(
+        "probcover: radius %.4f (cosine: %.4f) from %d k-means clusters at purity %.2f; %.1f%% of %d images covered",
+        radius,
+        1 - r2 / 2,
+        k,
+        PURITY,
+        100 * covered.mean(),
+        n,
+    )
     return np.array(picks, dtype=np.int64)

@@ -9,8 +9,9 @@ from sslrun.select.base import SELECTORS, check_budget, rng_of
 
 
 @SELECTORS.register("random")
-def select_random(features: np.ndarray, budget: int, seed: int, repeat: int = 0,
-                  labeled: np.ndarray | None = None) -> np.ndarray:
+def select_random(
+    features: np.ndarray, budget: int, seed: int, repeat: int = 0, labeled: np.ndarray | None = None
+) -> np.ndarray:
     n = len(features)
     labeled = check_budget(n, budget, np.empty(0) if labeled is None else labeled)
     order = rng_of(seed, repeat).permutation(n)

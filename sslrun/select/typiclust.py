@@ -26,8 +26,11 @@ def kmeans_labels(f: np.ndarray, k: int, seed: int, repeat: int) -> np.ndarray:
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     state = sklearn_seed(seed, repeat)
-    model = (KMeans(n_clusters=k, n_init=1, random_state=state) if k <= FULL_KMEANS
-             else MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=4096, random_state=state))
+    model = (
+        KMeans(n_clusters=k, n_init=1, random_state=state)
+        if k <= FULL_KMEANS
+        else MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=4096, random_state=state)
+    )
     return model.fit_predict(f).astype(np.int64)
 
 
@@ -38,15 +41,16 @@ def typicality(members: np.ndarray) -> np.ndarray:
         return np.ones(len(members))
     out = np.empty(len(members))
     for start in range(0, len(members), 2048):
-        d2 = squared_distances(members[start:start + 2048], members)
-        near = np.partition(d2, k, axis=1)[:, :k + 1]  # itself (0) and its k nearest
-        out[start:start + 2048] = 1.0 / (np.sqrt(np.sort(near, axis=1)[:, 1:]).mean(axis=1) + 1e-5)
+        d2 = squared_distances(members[start : start + 2048], members)
+        near = np.partition(d2, k, axis=1)[:, : k + 1]  # itself (0) and its k nearest
+        out[start : start + 2048] = 1.0 / (np.sqrt(np.sort(near, axis=1)[:, 1:]).mean(axis=1) + 1e-5)
     return out
 
 
 @SELECTORS.register("typiclust")
-def select_typiclust(features: np.ndarray, budget: int, seed: int, repeat: int = 0,
-                     labeled: np.ndarray | None = None) -> np.ndarray:
+def select_typiclust(
+    features: np.ndarray, budget: int, seed: int, repeat: int = 0, labeled: np.ndarray | None = None
+) -> np.ndarray:
     f = unit_rows(features)
     labeled = check_budget(len(f), budget, np.empty(0) if labeled is None else labeled)
     k = min(len(labeled) + budget, MAX_CLUSTERS, len(f))

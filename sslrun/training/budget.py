@@ -63,8 +63,9 @@ def probe(task: keras.Model, train, val, steps: int) -> float:
     ends: list[float] = []
     clock = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: ends.append(time.perf_counter()))
     # repeated: a stream of fewer batches than the probe (a capped or tiny epoch) still times PROBE_STEPS
-    task.fit(train.repeat().take(PROBE_STEPS + 2), epochs=1, steps_per_epoch=PROBE_STEPS + 2, verbose=0,
-             callbacks=[clock])
+    task.fit(
+        train.repeat().take(PROBE_STEPS + 2), epochs=1, steps_per_epoch=PROBE_STEPS + 2, verbose=0, callbacks=[clock]
+    )
     per_step = float(np.median(np.diff(ends[1:])))
     val_s = 0.0
     if val is not None:
@@ -104,7 +105,13 @@ class BudgetStop(keras.callbacks.Callback):
         save(self.folder, self.budget)
         left = self.budget.seconds - self.budget.seconds_used
         if epoch + 1 < self.budget.epochs and left < spent:
-            log.info("pretext budget: %.0f s of %.0f used after epoch %d; the next epoch (~%.0f s) would end past "
-                     "it, so the stage ends here", self.budget.seconds_used, self.budget.seconds, epoch + 1, spent)
+            log.info(
+                "pretext budget: %.0f s of %.0f used after epoch %d; the next epoch (~%.0f s) would end past "
+                "it, so the stage ends here",
+                self.budget.seconds_used,
+                self.budget.seconds,
+                epoch + 1,
+                spent,
+            )
             self.stopped_early = True
             self.model.stop_training = True

@@ -31,8 +31,11 @@ log = logging.getLogger("sslrun")
 
 # Options that cannot change the weights (how data is found, display) stay out of the key.
 # The hygiene check changes no weights; a drop changes the pool, which the data source and pool size say.
-_IGNORED = {"dataset": {"download", "source", "path", "hygiene", "drop_test_duplicates"},
-            "pretext": {"from", "cache"}, "trainer": {"progress"}}
+_IGNORED = {
+    "dataset": {"download", "source", "path", "hygiene", "drop_test_duplicates"},
+    "pretext": {"from", "cache"},
+    "trainer": {"progress"},
+}
 
 
 def key_parts(cfg: DictConfig, splits: Splits, data_source: str) -> dict[str, Any]:
@@ -43,12 +46,28 @@ def key_parts(cfg: DictConfig, splits: Splits, data_source: str) -> dict[str, An
         for group in ("dataset", "pretext", "encoder", "trainer")
     }
     # The data itself: where it was read (tfds and IDX files may order examples differently) and its shape.
-    parts.update(data_source=data_source, input_shape=list(splits.image_shape), pool=splits.pool,
-                 pool_size=len(splits.pretext_x), seed=cfg.seed, sslrun_version=sslrun.__version__)
+    parts.update(
+        data_source=data_source,
+        input_shape=list(splits.image_shape),
+        pool=splits.pool,
+        pool_size=len(splits.pretext_x),
+        seed=cfg.seed,
+        sslrun_version=sslrun.__version__,
+    )
     if splits.pool == "train_excluding_labeled":  # the pool depends on the label draw
         d = plain["downstream"]
-        parts["label_draw"] = {k: d.get(k) for k in ("labels_per_class", "num_labels", "label_fraction",
-                                                     "label_budgets", "val_per_class", "draw", "val_split")}
+        parts["label_draw"] = {
+            k: d.get(k)
+            for k in (
+                "labels_per_class",
+                "num_labels",
+                "label_fraction",
+                "label_budgets",
+                "val_per_class",
+                "draw",
+                "val_split",
+            )
+        }
     return parts
 
 
@@ -81,8 +100,13 @@ def locked(lock_path: Path, what: str, timeout: float | None = None, note_every:
                     ) from None
                 if waited - noted >= note_every:
                     noted = waited
-                    log.info("waiting for %s: in use by %s (lock %s, %.0fs so far)", what, _holder(lock_path),
-                             lock_path, waited)
+                    log.info(
+                        "waiting for %s: in use by %s (lock %s, %.0fs so far)",
+                        what,
+                        _holder(lock_path),
+                        lock_path,
+                        waited,
+                    )
                 time.sleep(0.2)
         try:
             left = _holder(lock_path, default="")

@@ -130,8 +130,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def _on_signal(self, signum, frame):
         self.stop_signal = signal.Signals(signum).name
-        log.warning("%s received: stopping at the next batch; the last finished epoch is the resume point",
-                    self.stop_signal)
+        log.warning(
+            "%s received: stopping at the next batch; the last finished epoch is the resume point", self.stop_signal
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         if self.stop_signal:

@@ -50,7 +50,7 @@ def configure_logical_cpus() -> int:
 
 def _tf_config() -> dict:
     raw = os.environ.get("TF_CONFIG", "")
-    example = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}')
+    example = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
     if not raw:
         raise SslrunError(
             "trainer.strategy=multi_worker needs the TF_CONFIG environment variable on every worker, e.g. "
@@ -68,8 +68,10 @@ def check_multi_worker(strategy: str, cache: bool) -> None:
     """Workers must not share the pretext cache: on a shared file system one worker would hold the
     cache lock while the others wait on it, and the first would wait for them in its first all-reduce."""
     if strategy == "multi_worker" and cache:
-        raise SslrunError("trainer.strategy=multi_worker needs pretext.cache=false (workers would wait on each "
-                          "other's cache lock) and one hydra.run.dir per worker, e.g. hydra.run.dir=outputs/mw/w0")
+        raise SslrunError(
+            "trainer.strategy=multi_worker needs pretext.cache=false (workers would wait on each "
+            "other's cache lock) and one hydra.run.dir per worker, e.g. hydra.run.dir=outputs/mw/w0"
+        )
 
 
 @functools.cache
@@ -84,8 +86,12 @@ def pretext_strategy(name: str) -> tf.distribute.Strategy:
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
         except (RuntimeError, ValueError) as err:
             raise SslrunError(f"trainer.strategy=multi_worker: {err}; check TF_CONFIG") from err
-        log.info("multi-worker training: worker %d of %d, %d replicas", config["task"]["index"],
-                 len(config["cluster"]["worker"]), strategy.num_replicas_in_sync)
+        log.info(
+            "multi-worker training: worker %d of %d, %d replicas",
+            config["task"]["index"],
+            len(config["cluster"]["worker"]),
+            strategy.num_replicas_in_sync,
+        )
         return strategy
     configure_logical_cpus()
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
@@ -97,8 +103,11 @@ def pretext_strategy(name: str) -> tf.distribute.Strategy:
     else:
         devices = gpus or cpus
         if len(devices) == 1:
-            log.warning("trainer.strategy=mirrored over one device (%s): set %s=2 to mirror over logical CPUs",
-                        devices[0], LOGICAL_CPUS_ENV)
+            log.warning(
+                "trainer.strategy=mirrored over one device (%s): set %s=2 to mirror over logical CPUs",
+                devices[0],
+                LOGICAL_CPUS_ENV,
+            )
         strategy = tf.distribute.MirroredStrategy(devices)
     log.info("pretext strategy %s: %s, %d replica(s)", name, type(strategy).__name__, strategy.num_replicas_in_sync)
     if strategy.num_replicas_in_sync > 1:  # TF logs each collective op it traces at INFO: dozens of lines

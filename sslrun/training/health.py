@@ -87,8 +87,11 @@ def collapsed_epochs(history: Path, dim: int) -> list[int]:
         return []
     with open(history, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    return [int(float(r["epoch"])) + 1 for r in rows
-            if r.get("rankme") not in (None, "") and collapsed(float(r["rankme"]), float(r["embedding_std"]), dim)]
+    return [
+        int(float(r["epoch"])) + 1
+        for r in rows
+        if r.get("rankme") not in (None, "") and collapsed(float(r["rankme"]), float(r["embedding_std"]), dim)
+    ]
 
 
 class Collapsed(SslrunError):
@@ -119,8 +122,10 @@ class HealthMonitor(keras.callbacks.Callback):
 
     def _embed(self, x: np.ndarray) -> np.ndarray:
         encoder = self.model.encoder
-        parts = [keras.ops.convert_to_numpy(encoder(x[i:i + self.batch_size], training=False))
-                 for i in range(0, len(x), self.batch_size)]
+        parts = [
+            keras.ops.convert_to_numpy(encoder(x[i : i + self.batch_size], training=False))
+            for i in range(0, len(x), self.batch_size)
+        ]
         return np.concatenate(parts).astype(np.float32).reshape(len(x), -1)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -136,9 +141,16 @@ class HealthMonitor(keras.callbacks.Callback):
         dim = z.shape[1]
         if collapsed(health["rankme"], health["embedding_std"], dim):
             self.collapsed_epoch = epoch + 1
-            log.warning("pretext epoch %d: the embedding collapsed (RankMe %.2f of %d dimensions, std of the "
-                        "l2-normalised embedding %.2g, a spread one's is about %.2g); trainer.stop_on_collapse=true "
-                        "stops here", epoch + 1, health["rankme"], dim, health["embedding_std"], 1 / math.sqrt(dim))
+            log.warning(
+                "pretext epoch %d: the embedding collapsed (RankMe %.2f of %d dimensions, std of the "
+                "l2-normalised embedding %.2g, a spread one's is about %.2g); trainer.stop_on_collapse=true "
+                "stops here",
+                epoch + 1,
+                health["rankme"],
+                dim,
+                health["embedding_std"],
+                1 / math.sqrt(dim),
+            )
         else:
             self.collapsed_epoch = None
 
@@ -178,8 +190,9 @@ class CollapseAtEpoch(keras.callbacks.Callback):
                 var.assign(keras.ops.zeros(var.shape, var.dtype))
 
 
-def health_callbacks(images: np.ndarray, folder: Path, stop: bool
-                     ) -> tuple[HealthMonitor, list[keras.callbacks.Callback], list[keras.callbacks.Callback]]:
+def health_callbacks(
+    images: np.ndarray, folder: Path, stop: bool
+) -> tuple[HealthMonitor, list[keras.callbacks.Callback], list[keras.callbacks.Callback]]:
     """The monitor, the callbacks before the history row (fault hook, monitor) and after it (the stop)."""
     monitor = HealthMonitor(images)
     epoch = faults.collapse_at_epoch()

@@ -16,8 +16,11 @@ def learning_rate(peak: float, schedule: str, total_steps: int, warmup_steps: in
     warmup = min(warmup_steps, total_steps - 1)
     # linear 0 -> peak over the warm-up, then half a cosine from peak to 0 over the remaining steps
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup else peak, decay_steps=max(total_steps - warmup, 1), alpha=0.0,
-        warmup_target=peak if warmup else None, warmup_steps=warmup,
+        initial_learning_rate=0.0 if warmup else peak,
+        decay_steps=max(total_steps - warmup, 1),
+        alpha=0.0,
+        warmup_target=peak if warmup else None,
+        warmup_steps=warmup,
     )
 
 

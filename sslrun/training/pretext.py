@@ -53,8 +53,9 @@ def task_params(pretext_cfg: DictConfig) -> dict[str, Any]:
 
 def build_task(pretext_cfg: DictConfig, encoder: keras.Model, seed: int, num_classes: int) -> PretextTask:
     """The registered task from its config parameters (PretextTask.create); num_classes: the labeled data's."""
-    return PRETEXTS.build(pretext_cfg.name, encoder=encoder, seed=seed, num_classes=num_classes,
-                          **task_params(pretext_cfg))
+    return PRETEXTS.build(
+        pretext_cfg.name, encoder=encoder, seed=seed, num_classes=num_classes, **task_params(pretext_cfg)
+    )
 
 
 def task_data(task: PretextTask, splits: Splits, trainer: DictConfig, seed: int, start_epoch: int, steps: int):
@@ -62,14 +63,21 @@ def task_data(task: PretextTask, splits: Splits, trainer: DictConfig, seed: int,
 
     Tasks with an online probe also get labeled batches, zipped with the unlabeled ones.
     """
-    train = epoch_batches(splits.pretext_x, batch_size=trainer.batch_size, seed=seed, epochs=trainer.epochs,
-                          start_epoch=start_epoch, steps_per_epoch=steps if trainer.steps_per_epoch else None)
+    train = epoch_batches(
+        splits.pretext_x,
+        batch_size=trainer.batch_size,
+        seed=seed,
+        epochs=trainer.epochs,
+        start_epoch=start_epoch,
+        steps_per_epoch=steps if trainer.steps_per_epoch else None,
+    )
     has_val = len(splits.val_x) > 0  # presets that train on every label have no validation images
     if not task.uses_labels:
         return train, image_batches(splits.val_x, batch_size=trainer.batch_size, shuffle=False) if has_val else None
     size = min(trainer.batch_size, len(splits.labeled_x))
-    labeled = image_batches(splits.labeled_x, splits.labeled_y, batch_size=size, shuffle=True,
-                            seed=seed + 1 + start_epoch).repeat()
+    labeled = image_batches(
+        splits.labeled_x, splits.labeled_y, batch_size=size, shuffle=True, seed=seed + 1 + start_epoch
+    ).repeat()
     val = image_batches(splits.val_x, splits.val_y, batch_size=trainer.batch_size, shuffle=False) if has_val else None
     return tf.data.Dataset.zip((train, labeled)), val
 
@@ -118,23 +126,41 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
     train, val = task_data(task, splits, trainer, cfg.seed, start_epoch, steps)
     log.info(
         "pretext %s on %d unlabeled images, encoder %s (%d parameters), %d epochs x %d steps%s",
-        cfg.pretext.name, len(splits.pretext_x), cfg.encoder.name, encoder.count_params(), epochs, steps,
+        cfg.pretext.name,
+        len(splits.pretext_x),
+        cfg.encoder.name,
+        encoder.count_params(),
+        epochs,
+        steps,
         f", resuming after epoch {start_epoch}" if start_epoch else "",
     )
     checkpoints = EpochCheckpoint(out)
-    health, measure, stop_collapsed = health_callbacks(health_sample(splits.pretext_x, cfg.seed), out,
-                                                       trainer.stop_on_collapse)
+    health, measure, stop_collapsed = health_callbacks(
+        health_sample(splits.pretext_x, cfg.seed), out, trainer.stop_on_collapse
+    )
     stop = budget.BudgetStop(out, plan) if plan else None
     callbacks = _callbacks(cfg, out, tb_dir, start_epoch, epochs, steps, checkpoints, (measure, stop_collapsed), stop)
     start = time.perf_counter()
-    history = task.fit(
-        train, epochs=epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
-        validation_data=val, callbacks=callbacks, verbose=0, shuffle=False,  # order: epoch_batches
-    ) if epochs > start_epoch else None
+    history = (
+        task.fit(
+            train,
+            epochs=epochs,
+            initial_epoch=start_epoch,
+            steps_per_epoch=steps,
+            validation_data=val,
+            callbacks=callbacks,
+            verbose=0,
+            shuffle=False,  # order: epoch_batches
+        )
+        if epochs > start_epoch
+        else None
+    )
     if checkpoints.stop_signal:
         checkpoints.forward_signal()  # under submitit: requeue the job (does not return)
-        raise Preempted(f"pretext stopped by {checkpoints.stop_signal}; rerun the same command to resume from "
-                        f"{out / 'checkpoints'} (exit code {PREEMPTED_EXIT})")
+        raise Preempted(
+            f"pretext stopped by {checkpoints.stop_signal}; rerun the same command to resume from "
+            f"{out / 'checkpoints'} (exit code {PREEMPTED_EXIT})"
+        )
     seconds = time.perf_counter() - start
     if health.seconds:
         log.info("health signals: %.2f s per epoch (%d images)", float(np.mean(health.seconds)), len(health.images))
@@ -158,12 +184,15 @@ def run_pretext(cfg: DictConfig, splits: Splits, out: Path, tb_dir: Path | None 
     }
     atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     mark_complete(out, info)  # last: the stage is done only when this exists
-    log.info("pretext done in %.1fs: %s; weights in %s", seconds, {k: round(v, 4) for k, v in last.items()}, out / WEIGHTS)
+    log.info(
+        "pretext done in %.1fs: %s; weights in %s", seconds, {k: round(v, 4) for k, v in last.items()}, out / WEIGHTS
+    )
     return info
 
 
-def _build_task(cfg: DictConfig, splits: Splits, out: Path, strategy, total_steps: int,
-                warmup_steps: int) -> tuple[keras.Model, PretextTask, int]:
+def _build_task(
+    cfg: DictConfig, splits: Splits, out: Path, strategy, total_steps: int, warmup_steps: int
+) -> tuple[keras.Model, PretextTask, int]:
     """The encoder and its compiled task under the strategy, restored from out's latest checkpoint (if any)."""
     with strategy.scope():  # variables, optimizer slots and the restored values live on every replica
         encoder = build_encoder(cfg.encoder.name, splits.image_shape, cfg.encoder.width, cfg.encoder.input_scale)
@@ -175,8 +204,17 @@ def _build_task(cfg: DictConfig, splits: Splits, out: Path, strategy, total_step
     return encoder, task, start_epoch
 
 
-def _callbacks(cfg: DictConfig, out: Path, tb_dir: Path | None, start_epoch: int, epochs: int, steps: int,
-               checkpoints: EpochCheckpoint, health: tuple[list, list], stop: Any) -> list:
+def _callbacks(
+    cfg: DictConfig,
+    out: Path,
+    tb_dir: Path | None,
+    start_epoch: int,
+    epochs: int,
+    steps: int,
+    checkpoints: EpochCheckpoint,
+    health: tuple[list, list],
+    stop: Any,
+) -> list:
     """The pretext fit's callbacks, in the order their files must be written."""
     measure, stop_collapsed = health
     callbacks = [
@@ -212,21 +250,29 @@ def compile_task(task: PretextTask, trainer: DictConfig, total_steps: int, warmu
     task.compile(optimizer=make_optimizer(trainer.optimizer, lr, trainer.momentum), jit_compile=trainer.jit_compile)
 
 
-def plan_budget(task: PretextTask, splits: Splits, cfg: DictConfig, steps: int, out: Path,
-                strategy: tf.distribute.Strategy) -> budget.Budget:
+def plan_budget(
+    task: PretextTask, splits: Splits, cfg: DictConfig, steps: int, out: Path, strategy: tf.distribute.Strategy
+) -> budget.Budget:
     """Time the task here, size its epochs to trainer.budget_minutes, and lay its schedule over them."""
     trainer, start = cfg.trainer, time.perf_counter()
     build_optimizers(task)
     train, val = task_data(task, splits, trainer, cfg.seed, 0, steps)
     epoch_s = budget.probe(task, train, val, steps)
-    plan = budget.plan(trainer.budget_minutes, trainer.epochs, trainer.warmup_epochs, epoch_s,
-                       time.perf_counter() - start)
+    plan = budget.plan(
+        trainer.budget_minutes, trainer.epochs, trainer.warmup_epochs, epoch_s, time.perf_counter() - start
+    )
     with strategy.scope():  # the schedule over the epochs that fit; the probe's steps are undone
         compile_task(task, trainer, plan.epochs * steps, plan.warmup_epochs * steps)
         build_optimizers(task)
     budget.save(out, plan)
-    log.info("pretext budget %.1f min: ~%.1f s per epoch here, so %d epoch(s) (trainer.epochs=%d at most), "
-             "%d of warm-up", plan.minutes, epoch_s, plan.epochs, trainer.epochs, plan.warmup_epochs)
+    log.info(
+        "pretext budget %.1f min: ~%.1f s per epoch here, so %d epoch(s) (trainer.epochs=%d at most), %d of warm-up",
+        plan.minutes,
+        epoch_s,
+        plan.epochs,
+        trainer.epochs,
+        plan.warmup_epochs,
+    )
     return plan
 
 

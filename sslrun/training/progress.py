@@ -32,15 +32,24 @@ def progress_bars(show_bars: bool, metrics: bool = False) -> Progress | None:
     if not (show_bars and BARS and console.is_terminal) or in_sweep():  # a sweep draws one bar for all its jobs
         return None
     extra = [TextColumn("{task.fields[metrics]}")] if metrics else []
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), *extra, console=console, transient=True)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        *extra,
+        console=console,
+        transient=True,
+    )
 
 
 class RichProgress(keras.callbacks.Callback):
     """An epoch bar and a step bar; `label` names the stage (e.g. 'pretext', 'ssl frozen')."""
 
-    def __init__(self, label: str, epochs: int, steps: int | None, show_bars: bool = True,
-                 sweep_stage: str | None = None) -> None:
+    def __init__(
+        self, label: str, epochs: int, steps: int | None, show_bars: bool = True, sweep_stage: str | None = None
+    ) -> None:
         super().__init__()
         self.label, self.epochs, self.steps, self.sweep_stage = label, epochs, steps, sweep_stage
         self.progress = progress_bars(show_bars, metrics=True)

@@ -101,9 +101,16 @@ class SweepBar:
         console = Console(stderr=True)
         self.progress = None
         if bars and console.is_terminal:
-            self.progress = Progress(TextColumn("[bold]compare sweep"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
-                                     console=console, speed_estimate_period=900)
+            self.progress = Progress(
+                TextColumn("[bold]compare sweep"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.description}"),
+                console=console,
+                speed_estimate_period=900,
+            )
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._poll, name="sslrun-sweep-progress", daemon=True)
         self.start = time.monotonic()
@@ -145,8 +152,9 @@ class SweepBar:
 
 def plain_line(state: SweepState, elapsed: float, done_here: int) -> str:
     """`compare sweep: 12 of 40 (pretext epochs and downstream rows), 3:05 elapsed, about 7 min left (...)`."""
-    line = (f"compare sweep: {state.done} of {state.total} (pretext epochs and downstream rows), "
-            f"{_clock(elapsed)} elapsed")
+    line = (
+        f"compare sweep: {state.done} of {state.total} (pretext epochs and downstream rows), {_clock(elapsed)} elapsed"
+    )
     left = state.total - state.done
     if left and done_here > 0:
         line += f", about {max(1, round(elapsed / done_here * left / 60))} min left"

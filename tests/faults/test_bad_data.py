@@ -15,9 +15,18 @@ from PIL import Image
 from sslrun.data.idx import write_idx
 from sslrun.data.writers import write_cifar10_python, write_stl10_binary
 
-ARGS = ["trainer.progress=false", "tensorboard=false", "pretext.cache=false", "stage=pretext", "encoder.width=0.25",
-        "trainer.epochs=1", "trainer.steps_per_epoch=2", "trainer.batch_size=8", "downstream.labels_per_class=2",
-        "downstream.val_per_class=1"]
+ARGS = [
+    "trainer.progress=false",
+    "tensorboard=false",
+    "pretext.cache=false",
+    "stage=pretext",
+    "encoder.width=0.25",
+    "trainer.epochs=1",
+    "trainer.steps_per_epoch=2",
+    "trainer.batch_size=8",
+    "downstream.labels_per_class=2",
+    "downstream.val_per_class=1",
+]
 
 
 def _images(n: int, side: int, channels: int = 3) -> np.ndarray:
@@ -44,16 +53,19 @@ def _bad_cifar_pickle(root):
     folder = write_cifar10_python(root, _images(30, 32), _labels(30), _images(20, 32), _labels(20), archive=False)
     bad = folder / "data_batch_1"
     bad.write_bytes(pickle.dumps({b"data": np.zeros((1, 3072), np.uint8)}, protocol=4))  # no b"labels"
-    return ["dataset=cifar10", f"dataset.path={root}"], [f"{bad} is not a CIFAR-10 batch", "needs b'data' and b'labels'"]
+    return ["dataset=cifar10", f"dataset.path={root}"], [
+        f"{bad} is not a CIFAR-10 batch",
+        "needs b'data' and b'labels'",
+    ]
 
 
 def _wrong_size_stl(root):
-    folder = write_stl10_binary(root, _images(20, 96), _labels(20), _images(20, 96), _labels(20), None,
-                                archive=False)
+    folder = write_stl10_binary(root, _images(20, 96), _labels(20), _images(20, 96), _labels(20), None, archive=False)
     bad = folder / "train_X.bin"
     bad.write_bytes(bad.read_bytes()[:-100])
     return ["dataset=stl10", f"dataset.path={root}", "dataset.pool=train"], [
-        f"{bad} is {20 * 27648 - 100} bytes, not a multiple of 96*96*3=27648"]
+        f"{bad} is {20 * 27648 - 100} bytes, not a multiple of 96*96*3=27648"
+    ]
 
 
 def _image_folder(root, on_bad_image):
@@ -92,8 +104,14 @@ def results(tmp_path_factory):
     for case, make in CASES.items():
         tmp = tmp_path_factory.mktemp(case)
         args, texts = make(tmp)
-        proc = subprocess.Popen(sslrun_exe() + ARGS + args + ["hydra.run.dir=run"], cwd=tmp, env=cli_env(tmp),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            sslrun_exe() + ARGS + args + ["hydra.run.dir=run"],
+            cwd=tmp,
+            env=cli_env(tmp),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         started[case] = (proc, tmp / "run", texts)
     out = {}
     for case, (proc, run, texts) in started.items():

@@ -11,8 +11,10 @@ from conftest import FAST_PRETEXT, run_cli, start_cli, wait_for
 from sslrun.training.budget import Budget, BudgetStop, epochs_that_fit, plan
 
 
-@pytest.mark.parametrize(("budget_s", "used", "epoch_s", "most", "expected"), [
-    (600, 0, 10, 100, 60), (600, 30, 10, 100, 57), (600, 0, 10, 40, 40), (5, 0, 10, 40, 1), (600, 700, 10, 40, 1)])
+@pytest.mark.parametrize(
+    ("budget_s", "used", "epoch_s", "most", "expected"),
+    [(600, 0, 10, 100, 60), (600, 30, 10, 100, 57), (600, 0, 10, 40, 40), (5, 0, 10, 40, 1), (600, 700, 10, 40, 1)],
+)
 def test_epochs_that_fit(budget_s, used, epoch_s, most, expected):
     assert epochs_that_fit(budget_s, used, epoch_s, most) == expected
 
@@ -42,13 +44,27 @@ def test_budget_stop_ends_before_an_epoch_that_would_overrun(tmp_path, monkeypat
     assert json.loads((tmp_path / "budget.json").read_text())["seconds_used"] == 12.0
 
 
-BUDGET = [*FAST_PRETEXT, "trainer.budget_minutes=0.2", "trainer.epochs=400", "trainer.steps_per_epoch=6",
-          "trainer.lr_schedule=cosine", "hydra.run.dir=run"]
+BUDGET = [
+    *FAST_PRETEXT,
+    "trainer.budget_minutes=0.2",
+    "trainer.epochs=400",
+    "trainer.steps_per_epoch=6",
+    "trainer.lr_schedule=cosine",
+    "hydra.run.dir=run",
+]
 
 
 def test_a_budget_sizes_the_epochs_and_lays_the_schedule_over_them(tmp_path):
-    res = run_cli([*FAST_PRETEXT, "trainer.budget_minutes=0.3", "trainer.epochs=3", "trainer.lr_schedule=cosine",
-                   "hydra.run.dir=run"], tmp_path)
+    res = run_cli(
+        [
+            *FAST_PRETEXT,
+            "trainer.budget_minutes=0.3",
+            "trainer.epochs=3",
+            "trainer.lr_schedule=cosine",
+            "hydra.run.dir=run",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     done = json.loads((tmp_path / "run/pretext/COMPLETE").read_text())
     # 18 s of budget, a few tenths of a second an epoch here: the cap of 3 epochs decides

@@ -90,13 +90,22 @@ def _cfg(*overrides: str):
 
 def test_what_counts_as_a_result_changing_key(tmp_path):
     base = result_parts(_cfg())
-    display = ["trainer.progress=false", "tensorboard=false", "lock_timeout=5", "pretext.cache=false",
-               f"cache_dir={tmp_path}", "dataset.download=false", "data_dir=/elsewhere"]
+    display = [
+        "trainer.progress=false",
+        "tensorboard=false",
+        "lock_timeout=5",
+        "pretext.cache=false",
+        f"cache_dir={tmp_path}",
+        "dataset.download=false",
+        "data_dir=/elsewhere",
+    ]
     assert differences(base, result_parts(_cfg(*display))) == []
     changed = result_parts(_cfg("seed=1", "pretext.mode=all", "stage=pretext", "downstream.evals=[knn]"))
     assert differences(base, changed) == [
-        "downstream.evals: ['finetune', 'scratch'] -> ['knn']", "pretext.mode: 'random' -> 'all'",
-        "seed: 0 -> 1", "stage: 'all' -> 'pretext'",
+        "downstream.evals: ['finetune', 'scratch'] -> ['knn']",
+        "pretext.mode: 'random' -> 'all'",
+        "seed: 0 -> 1",
+        "stage: 'all' -> 'pretext'",
     ]
     record = tmp_path / "run_key.json"
     check_unchanged(record, base, "run dir X")  # first time: recorded

@@ -5,10 +5,22 @@ import json
 
 from conftest import h5_arrays, start_cli
 
-RUN = ["experiment=smoke", "trainer.progress=false", "tensorboard=false", "pretext.cache=false",
-       "trainer.deterministic=true", "trainer.epochs=2", "trainer.batch_size=16", "trainer.steps_per_epoch=4",
-       "dataset.train_size=300", "dataset.test_size=100", "downstream.labels_per_class=10",
-       "downstream.frozen_epochs=1", "downstream.unfrozen_epochs=1", "downstream.evals=[finetune]"]
+RUN = [
+    "experiment=smoke",
+    "trainer.progress=false",
+    "tensorboard=false",
+    "pretext.cache=false",
+    "trainer.deterministic=true",
+    "trainer.epochs=2",
+    "trainer.batch_size=16",
+    "trainer.steps_per_epoch=4",
+    "dataset.train_size=300",
+    "dataset.test_size=100",
+    "downstream.labels_per_class=10",
+    "downstream.frozen_epochs=1",
+    "downstream.unfrozen_epochs=1",
+    "downstream.evals=[finetune]",
+]
 
 
 def _weights_hash(path) -> str:

@@ -46,12 +46,16 @@ def test_killed_cached_run_leaves_locks_and_a_half_built_cache_then_the_rerun_re
     [key_dir] = [p for p in cache.iterdir() if p.is_dir()]
     key_lock = key_dir.with_suffix(".lock")
     assert not (key_dir / "COMPLETE").exists()
-    assert key_lock.read_text() == (tmp_path / "run" / LOCK).read_text() == f"pid {proc.pid} on {socket.gethostname()}\n"
+    assert (
+        key_lock.read_text() == (tmp_path / "run" / LOCK).read_text() == f"pid {proc.pid} on {socket.gethostname()}\n"
+    )
 
     again = run_cli(args, tmp_path, timeout=120)  # a hang would time out
     assert again.returncode == 0, again.stderr[-2000:]
     for lock in (tmp_path / "run" / LOCK, key_lock):
-        assert f"lock {lock} was left by pid {proc.pid} on {socket.gethostname()}, which died holding it" in again.stdout
+        assert (
+            f"lock {lock} was left by pid {proc.pid} on {socket.gethostname()}, which died holding it" in again.stdout
+        )
         assert lock.read_text() == ""  # released cleanly this time
     assert f"resuming pretext from {key_dir / 'checkpoints/epoch-0001.npz'}" in again.stdout
     assert (key_dir / "COMPLETE").is_file() and (tmp_path / "run/pretext").resolve() == key_dir.resolve()
@@ -61,8 +65,10 @@ def test_lock_gives_up_after_the_timeout_naming_the_holder(tmp_path):
     path = tmp_path / "x.lock"
     with locked(path, "the holder"):
         assert path.read_text() == f"pid {os.getpid()} on {socket.gethostname()}\n"
-        with pytest.raises(Busy, match=rf"cache key K is in use by pid {os.getpid()} .*gave up after 0s"), \
-                locked(path, "cache key K", timeout=0.3):
+        with (
+            pytest.raises(Busy, match=rf"cache key K is in use by pid {os.getpid()} .*gave up after 0s"),
+            locked(path, "cache key K", timeout=0.3),
+        ):
             pass
     assert path.read_text() == ""
 

@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 from conftest import h5_arrays, run_cli, start_cli, wait_for
 
-BASE = ["experiment=smoke", "trainer.progress=false", "trainer.epochs=4", "trainer.batch_size=16", "trainer.steps_per_epoch=30",
-        "trainer.deterministic=true", "pretext.cache=false", "stage=pretext"]
+BASE = [
+    "experiment=smoke",
+    "trainer.progress=false",
+    "trainer.epochs=4",
+    "trainer.batch_size=16",
+    "trainer.steps_per_epoch=30",
+    "trainer.deterministic=true",
+    "pretext.cache=false",
+    "stage=pretext",
+]
 
 
 def _start(tmp_path: Path, run: str) -> subprocess.Popen:
@@ -35,8 +43,11 @@ def test_kill9_during_epoch_2_resumes_to_identical_weights(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resuming pretext from" in again.stdout
     assert _epochs_logged(tmp_path / "cut") == [0, 1, 2, 3]  # every epoch logged once
-    for a, b in zip(h5_arrays(tmp_path / "whole/pretext/encoder.weights.h5"),
-                    h5_arrays(tmp_path / "cut/pretext/encoder.weights.h5"), strict=True):
+    for a, b in zip(
+        h5_arrays(tmp_path / "whole/pretext/encoder.weights.h5"),
+        h5_arrays(tmp_path / "cut/pretext/encoder.weights.h5"),
+        strict=True,
+    ):
         np.testing.assert_array_equal(a, b)
     assert not list((tmp_path / "cut").rglob(".*.tmp.*"))
 
@@ -69,14 +80,30 @@ def test_truncated_latest_checkpoint_falls_back_with_a_warning(tmp_path):
 
 
 def test_rerun_of_a_finished_run_does_nothing(tmp_path):
-    args = BASE + ["stage=all", "trainer.epochs=1", "trainer.steps_per_epoch=4", "downstream.evals=[finetune]", "downstream.labels_per_class=10",
-                   "downstream.frozen_epochs=1", "downstream.unfrozen_epochs=1", "hydra.run.dir=run"]
+    args = BASE + [
+        "stage=all",
+        "trainer.epochs=1",
+        "trainer.steps_per_epoch=4",
+        "downstream.evals=[finetune]",
+        "downstream.labels_per_class=10",
+        "downstream.frozen_epochs=1",
+        "downstream.unfrozen_epochs=1",
+        "hydra.run.dir=run",
+    ]
     first = run_cli(args, tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
-    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.is_file() and ".hydra" not in str(p) and p.name != "cli.log"}
+    before = {
+        p: p.stat().st_mtime_ns
+        for p in (tmp_path / "run").rglob("*")
+        if p.is_file() and ".hydra" not in str(p) and p.name != "cli.log"
+    }
     again = run_cli(args, tmp_path)
     assert again.returncode == 0 and "nothing to do" in again.stdout
-    after = {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.is_file() and ".hydra" not in str(p) and p.name != "cli.log"}
+    after = {
+        p: p.stat().st_mtime_ns
+        for p in (tmp_path / "run").rglob("*")
+        if p.is_file() and ".hydra" not in str(p) and p.name != "cli.log"
+    }
     assert before == after
 
 
@@ -124,7 +151,10 @@ def _state_keys(run: Path, method: str) -> list[str]:
     cfg = OmegaConf.load(run / "pretext/config.yaml")
     shape = (cfg.dataset.image_size, cfg.dataset.image_size, cfg.dataset.channels)
     task = build_task(cfg.pretext, build_encoder(cfg.encoder.name, shape, cfg.encoder.width), cfg.seed, 0)
-    state = ([task.queue, task.queue_next] if method == "nnclr" else
-             task.target_encoder.trainable_weights + task.target_projector.trainable_weights)
+    state = (
+        [task.queue, task.queue_next]
+        if method == "nnclr"
+        else task.target_encoder.trainable_weights + task.target_projector.trainable_weights
+    )
     ids = {id(v) for v in state}
     return [f"v{i}" for i, v in enumerate(task.variables) if id(v) in ids]

@@ -9,9 +9,19 @@ import pytest
 from conftest import FAST_PRETEXT, run_cli, start_cli, wait_for
 
 # 3 draws x (finetune, scratch): 6 rows of one 2-epoch phase each, from a shared pretext stage
-DOWN = ["experiment=smoke", "trainer.progress=false", "tensorboard=false", "stage=downstream", "pretext.from=pre",
-        "downstream.frozen_epochs=0", "downstream.unfrozen_epochs=2", "downstream.repeats=3",
-        "downstream.evals=[finetune,scratch]", "downstream.cache=false", "trainer.deterministic=true"]
+DOWN = [
+    "experiment=smoke",
+    "trainer.progress=false",
+    "tensorboard=false",
+    "stage=downstream",
+    "pretext.from=pre",
+    "downstream.frozen_epochs=0",
+    "downstream.unfrozen_epochs=2",
+    "downstream.repeats=3",
+    "downstream.evals=[finetune,scratch]",
+    "downstream.cache=false",
+    "trainer.deterministic=true",
+]
 NUMBERS = ("eval", "budget", "repeat", "labeled", "test_accuracy", "test_loss", "val_accuracy")
 
 

@@ -67,8 +67,7 @@ def test_unwritable_run_dir_is_one_line_and_exit_74(tmp_path, unwritable):
 
 
 def test_unwritable_cache_dir_is_named_and_exit_74(tmp_path, unwritable):
-    res = run_cli(FAST_PRETEXT + ["pretext.cache=true", f"cache_dir={unwritable}/cache", "hydra.run.dir=run"],
-                  tmp_path)
+    res = run_cli(FAST_PRETEXT + ["pretext.cache=true", f"cache_dir={unwritable}/cache", "hydra.run.dir=run"], tmp_path)
     _one_line_error(res, 74, f"cannot write {unwritable}/cache")
     assert not (tmp_path / "run/pretext").exists()
 
