@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from sslrun.atomic import atomic_open
-from sslrun.errors import Interrupted, SslrunError, output_error
+from sslrun.errors import command_main
 from sslrun.image_files import InputError, Inputs, Ticker, decoded_batches, find_inputs, report_bad
 from sslrun.report.embedding import MAPS, describe, missing_package
 
@@ -315,16 +315,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        sys.exit(run(parse_args(sys.argv[1:] if argv is None else argv)))
-    except KeyboardInterrupt:
-        err: SslrunError = Interrupted("interrupted (Ctrl-C); files already renamed into --out are whole")
-    except OSError as os_err:
-        err = output_error(os_err) or EmbedError(f"{os_err.filename or 'a file'}: {os_err.strerror or os_err}")
-    except SslrunError as user_err:
-        err = user_err
-    print(f"{PROG}: error: {err}", file=sys.stderr)
-    sys.exit(err.exit_code)
+    args = sys.argv[1:] if argv is None else argv
+    command_main(
+        PROG,
+        lambda: run(parse_args(args)),
+        EmbedError,
+        "interrupted (Ctrl-C); files already renamed into --out are whole",
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ Exit codes (docs/failures.md, "What happens when things go wrong"): 1 Hydra coul
 from __future__ import annotations
 
 import errno
+import sys
+from collections.abc import Callable
 
 
 class SslrunError(Exception):
@@ -75,3 +77,18 @@ def output_error(err: OSError) -> OutputError | None:
             "cache_dir: make them writable, or point them elsewhere"
         )
     return None
+
+
+def command_main(prog: str, command: Callable[[], int], error_type: type[SslrunError], interrupted: str) -> None:
+    """A console script's main (sslrun-predict, -embed, -select): exit with what `command` returns; a user's error,
+    a failed write or Ctrl-C is one `prog: error: ...` line and its exit code, no traceback."""
+    try:
+        sys.exit(command())
+    except KeyboardInterrupt:
+        err: SslrunError = Interrupted(interrupted)
+    except OSError as os_err:
+        err = output_error(os_err) or error_type(f"{os_err.filename or 'a file'}: {os_err.strerror or os_err}")
+    except SslrunError as user_err:
+        err = user_err
+    print(f"{prog}: error: {err}", file=sys.stderr)
+    sys.exit(err.exit_code)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sslrun.atomic import atomic_open
-from sslrun.errors import Interrupted, SslrunError, output_error
+from sslrun.errors import command_main
 from sslrun.image_files import InputError, Inputs, Ticker, decoded_batches, find_inputs, report_bad
 
 PROG = "sslrun-predict"
@@ -182,16 +182,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        sys.exit(run(parse_args(sys.argv[1:] if argv is None else argv)))
-    except KeyboardInterrupt:
-        err: SslrunError = Interrupted("interrupted (Ctrl-C); no CSV written")
-    except OSError as os_err:
-        err = output_error(os_err) or PredictError(f"{os_err.filename or 'a file'}: {os_err.strerror or os_err}")
-    except SslrunError as user_err:
-        err = user_err
-    print(f"{PROG}: error: {err}", file=sys.stderr)
-    sys.exit(err.exit_code)
+    args = sys.argv[1:] if argv is None else argv
+    command_main(PROG, lambda: run(parse_args(args)), PredictError, "interrupted (Ctrl-C); no CSV written")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from sslrun.atomic import atomic_open
-from sslrun.errors import Interrupted, SslrunError, output_error
+from sslrun.errors import command_main
 from sslrun.image_files import InputError
 
 PROG = "sslrun-select"
@@ -192,16 +192,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        sys.exit(run(parse_args(sys.argv[1:] if argv is None else argv)))
-    except KeyboardInterrupt:
-        err: SslrunError = Interrupted("interrupted (Ctrl-C); files already renamed into --out are whole")
-    except OSError as os_err:
-        err = output_error(os_err) or SelectError(f"{os_err.filename or 'a file'}: {os_err.strerror or os_err}")
-    except SslrunError as user_err:
-        err = user_err
-    print(f"{PROG}: error: {err}", file=sys.stderr)
-    sys.exit(err.exit_code)
+    args = sys.argv[1:] if argv is None else argv
+    command_main(
+        PROG,
+        lambda: run(parse_args(args)),
+        SelectError,
+        "interrupted (Ctrl-C); files already renamed into --out are whole",
+    )
 
 
 if __name__ == "__main__":
