@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 import tensorflow as tf
 
 from sslrun.config import BYOLConfig
 from sslrun.pretext.losses import byol_loss
 from sslrun.pretext.registry import PRETEXTS
-from sslrun.pretext.twoview import TwoViewTask, make_task, mlp
+from sslrun.pretext.twoview import TwoViewTask
 
 
 @PRETEXTS.register("byol")
@@ -58,32 +56,3 @@ class BYOLTask(TwoViewTask):
         p1 = self.predictor(self(x1, training=training), training=training)
         p2 = self.predictor(self(x2, training=training), training=training)
         return byol_loss(p1, self._target(x2)) + byol_loss(p2, self._target(x1))
-
-    @classmethod
-    def create(
-        cls,
-        encoder: keras.Model,
-        *,
-        augment: dict[str, Any],
-        projection_hidden: int,
-        projection_dim: int,
-        predictor_hidden: int,
-        online_probe: bool = True,
-        seed: int = 0,
-        num_classes: int = 0,
-        **params: Any,
-    ) -> BYOLTask:
-        """The projector, then the predictor (creation order fixes their initial weights under a seed);
-        params: ema, and a subclass's own (MoCo v3's temperature)."""
-        projector = cls.make_projector(projection_hidden, projection_dim)
-        return make_task(
-            cls,
-            encoder,
-            augment,
-            seed,
-            projector,
-            num_classes if online_probe else 0,
-            predictor=mlp(predictor_hidden, projection_dim, "predictor"),
-            name=cls.task_name,
-            **params,
-        )

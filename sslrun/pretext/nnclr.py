@@ -19,7 +19,7 @@ from sslrun.errors import ConfigError
 from sslrun.pretext.losses import nearest_neighbours, nnclr_loss
 from sslrun.pretext.registry import PRETEXTS
 from sslrun.pretext.replicas import gather_batch
-from sslrun.pretext.twoview import TwoViewTask, make_task, mlp
+from sslrun.pretext.twoview import TwoViewTask
 
 
 @PRETEXTS.register("nnclr")
@@ -86,37 +86,12 @@ class NNCLRTask(TwoViewTask):
         self.queue_next.assign((self.queue_next + n) % self.queue_size)
 
     @classmethod
-    def create(
-        cls,
-        encoder: keras.Model,
-        *,
-        augment: dict[str, Any],
-        projection_hidden: int,
-        projection_dim: int,
-        predictor_hidden: int,
-        temperature: float,
-        queue_size: int,
-        online_probe: bool = True,
-        seed: int = 0,
-        num_classes: int = 0,
-    ) -> NNCLRTask:
-        """The projector, the predictor, then the queue (creation order fixes their initial values under a seed)."""
+    def create(cls, encoder: keras.Model, *, queue_size: int, seed: int = 0, **params: Any) -> NNCLRTask:
+        """TwoViewTask's projector and predictor, then the queue (creation order fixes their initial values under a
+        seed)."""
         if queue_size < 1:
             raise ConfigError(
                 f"pretext.queue_size={queue_size}: the support set needs at least one row; the paper's "
                 "is many batches long (8192 here by default)"
             )
-        projector = cls.make_projector(projection_hidden, projection_dim)
-        return make_task(
-            cls,
-            encoder,
-            augment,
-            seed,
-            projector,
-            num_classes if online_probe else 0,
-            predictor=mlp(predictor_hidden, projection_dim, "predictor"),
-            temperature=temperature,
-            queue_size=queue_size,
-            queue_seed=seed,
-            name=cls.task_name,
-        )
+        return super().create(encoder, queue_size=queue_size, queue_seed=seed, seed=seed, **params)

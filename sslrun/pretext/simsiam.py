@@ -6,14 +6,10 @@ collapsing (the paper's section 4.1; the health signals in pretext/history.csv s
 
 from __future__ import annotations
 
-from typing import Any
-
-import keras
-
 from sslrun.config import SimSiamConfig
 from sslrun.pretext.losses import simsiam_loss
 from sslrun.pretext.registry import PRETEXTS
-from sslrun.pretext.twoview import TwoViewTask, make_task, mlp
+from sslrun.pretext.twoview import TwoViewTask
 
 
 @PRETEXTS.register("simsiam")
@@ -34,29 +30,3 @@ class SimSiamTask(TwoViewTask):
         z1, z2 = self(x1, training=training), self(x2, training=training)
         p1, p2 = self.predictor(z1, training=training), self.predictor(z2, training=training)
         return (simsiam_loss(p1, z2) + simsiam_loss(p2, z1)) / 2.0
-
-    @classmethod
-    def create(
-        cls,
-        encoder: keras.Model,
-        *,
-        augment: dict[str, Any],
-        projection_hidden: int,
-        projection_dim: int,
-        predictor_hidden: int,
-        online_probe: bool = True,
-        seed: int = 0,
-        num_classes: int = 0,
-    ) -> SimSiamTask:
-        """The projector, then the bottleneck predictor (creation order fixes their initial weights under a seed)."""
-        projector = cls.make_projector(projection_hidden, projection_dim)
-        return make_task(
-            cls,
-            encoder,
-            augment,
-            seed,
-            projector,
-            num_classes if online_probe else 0,
-            predictor=mlp(predictor_hidden, projection_dim, "predictor"),
-            name=cls.task_name,
-        )

@@ -170,13 +170,18 @@ class TwoViewTask(PretextTask):
         augment: dict[str, Any],
         projection_hidden: int,
         projection_dim: int,
+        predictor_hidden: int | None = None,
         online_probe: bool = True,
         seed: int = 0,
         num_classes: int = 0,
         **params: Any,
     ) -> TwoViewTask:
-        """online_probe=false: no probe, so no labeled batches (uses_labels is False)."""
+        """The projector, then the predictor where the schema has predictor_hidden (BYOL, MoCo v3, SimSiam, NNCLR;
+        creation order fixes their initial weights under a seed); online_probe=false: no probe, so no labeled
+        batches (uses_labels is False); params: the method's own (ema, temperature, ...)."""
         projector = cls.make_projector(projection_hidden, projection_dim)
+        if predictor_hidden is not None:
+            params["predictor"] = mlp(predictor_hidden, projection_dim, "predictor")
         return make_task(
             cls,
             encoder,
