@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import run_cli
-from test_export_predict import CLASSES, SIZE, _image_folder
+from test_export_predict import CLASSES, SIZE, _image_folder, folder_run_args
 
 PNG = b"\x89PNG\r\n\x1a\n"
 NAMES = sorted(CLASSES)  # the run's classes: the sorted folder names
@@ -33,17 +33,7 @@ def run(tmp_path_factory) -> dict:
     (tmp / "extra" / "notes.png").write_text("not an image\n")
     run_dir = tmp / "run"
     args = [
-        "experiment=smoke",
-        "dataset=image_folder",
-        f"dataset.path={tmp / 'data'}",
-        f"dataset.image_size={SIZE}",
-        "dataset.channels=1",
-        "trainer.progress=false",
-        "tensorboard=false",
-        "pretext.cache=false",
-        "trainer.batch_size=16",
-        "trainer.steps_per_epoch=4",
-        "trainer.epochs=1",
+        *folder_run_args(tmp / "data"),
         "downstream.unfrozen_epochs=2",
         "downstream.labels_per_class=5",
         "downstream.val_per_class=3",

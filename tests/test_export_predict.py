@@ -30,6 +30,23 @@ def _write(path: Path, image: np.ndarray, fmt: str = "png") -> None:
     path.write_bytes(encode(tf.constant(image)).numpy())
 
 
+def folder_run_args(data: Path) -> list[str]:
+    """A smoke run on the PNG folder _image_folder writes: one pretext epoch of 4 steps, no cache, no bars."""
+    return [
+        "experiment=smoke",
+        "dataset=image_folder",
+        f"dataset.path={data}",
+        f"dataset.image_size={SIZE}",
+        "dataset.channels=1",
+        "trainer.progress=false",
+        "tensorboard=false",
+        "pretext.cache=false",
+        "trainer.batch_size=16",
+        "trainer.steps_per_epoch=4",
+        "trainer.epochs=1",
+    ]
+
+
 def _image_folder(root: Path) -> tuple[np.ndarray, np.ndarray]:
     """train/<class>/ and test/<class>/ PNGs of synthetic shapes; returns the test images and labels."""
     raw = make_synthetic(400, 200, noise=0.1, seed=5)
@@ -51,17 +68,7 @@ def run(tmp_path_factory) -> dict:
     np.savez(tmp / "test.npz", x=x_test, y=y_test)
     run_dir = tmp / "run"
     args = [
-        "experiment=smoke",
-        "dataset=image_folder",
-        f"dataset.path={tmp / 'data'}",
-        f"dataset.image_size={SIZE}",
-        "dataset.channels=1",
-        "trainer.progress=false",
-        "tensorboard=false",
-        "pretext.cache=false",
-        "trainer.batch_size=16",
-        "trainer.steps_per_epoch=4",
-        "trainer.epochs=1",
+        *folder_run_args(tmp / "data"),
         "downstream.frozen_epochs=1",
         "downstream.unfrozen_epochs=2",
         "downstream.labels_per_class=5",

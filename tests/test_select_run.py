@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from test_export_predict import SIZE, _image_folder
+from test_export_predict import _image_folder, folder_run_args
 
 
 def _column(path: Path, name: str) -> list[str]:
@@ -22,17 +22,7 @@ def run(tmp_path_factory) -> dict:
     _image_folder(tmp / "data")
     run_dir = tmp / "run"
     args = [
-        "experiment=smoke",
-        "dataset=image_folder",
-        f"dataset.path={tmp / 'data'}",
-        f"dataset.image_size={SIZE}",
-        "dataset.channels=1",
-        "trainer.progress=false",
-        "tensorboard=false",
-        "pretext.cache=false",
-        "trainer.batch_size=16",
-        "trainer.steps_per_epoch=4",
-        "trainer.epochs=1",
+        *folder_run_args(tmp / "data"),
         "downstream.draw=typiclust",
         "downstream.labels_per_class=null",
         "downstream.num_labels=6",
